@@ -1,0 +1,3 @@
+module perfledger
+
+go 1.26.8
