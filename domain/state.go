@@ -1,0 +1,385 @@
+package domain
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// State is the decided state of one stream: what decisions need to know,
+// folded from the stream's events in revision order. Apply must accept every
+// event type of its stream and ignore others; it never fails (a replay never
+// breaks). occurredAt is the event envelope's OccurredAt.
+type State interface {
+	Apply(p Payload, occurredAt time.Time)
+}
+
+// NewState returns the empty state of the stream's kind, by its name prefix
+// (see MemberStream): *MemberState, *TeamState, *PromotionState,
+// *SuggestionState, *TargetState or *OrgState. It returns nil for a stream
+// name of no known kind.
+func NewState(stream string) State {
+	switch {
+	case stream == OrgStream():
+		return NewOrgState()
+	case strings.HasPrefix(stream, "member-"):
+		return NewMemberState()
+	case strings.HasPrefix(stream, "team-"):
+		return &TeamState{Meetings: map[string]bool{}}
+	case strings.HasPrefix(stream, "promotion-"):
+		return &PromotionState{}
+	case strings.HasPrefix(stream, "suggestion-"):
+		return &SuggestionState{}
+	case strings.HasPrefix(stream, "target-"):
+		return &TargetState{}
+	}
+	return nil
+}
+
+// ---- member ----------------------------------------------------------------------
+
+// Promotion statuses as seen from the member's stream.
+const (
+	PromotionStatusEffected  = "effected"
+	PromotionStatusRescinded = "rescinded"
+)
+
+// RewardState is what a member's stream knows of one reward.
+type RewardState struct {
+	Kind         string
+	AmountMinor  int64
+	Currency     string
+	RevokedMinor int64
+	Revoked      bool // a non-money reward revoked, or a money one fully revoked
+}
+
+// MemberState is the state of a member stream.
+type MemberState struct {
+	MemberID        string
+	Joined          bool
+	Left            bool
+	Forgotten       bool
+	ProfileRecorded bool
+	DisplayName     string
+	Role            string
+	RoleSince       string // YYYY-MM-DD: joined_on or the last promotion's effective_on
+	TeamID          string
+	JoinedOn        string
+	LeftOn          string
+	Activities      map[string]bool // activity id → voided
+	Sales           map[string]bool // sale id → reversed
+	Finalized       map[string]bool // month ("2026-11") → finalized
+	Rewards         map[string]RewardState
+	Promotions      map[string]string // promotion id → PromotionStatus*
+}
+
+// NewMemberState returns the state of a member stream with no event.
+func NewMemberState() *MemberState {
+	return &MemberState{
+		Activities: map[string]bool{},
+		Sales:      map[string]bool{},
+		Finalized:  map[string]bool{},
+		Rewards:    map[string]RewardState{},
+		Promotions: map[string]string{},
+	}
+}
+
+// Active reports whether the member has joined and not left.
+func (s *MemberState) Active() bool { return s.Joined && !s.Left }
+
+// Apply folds one event of the member's stream.
+func (s *MemberState) Apply(p Payload, _ time.Time) {
+	switch e := p.(type) {
+	case *MemberJoined:
+		s.MemberID, s.Joined = e.MemberID, true
+		s.DisplayName, s.Role, s.TeamID = e.DisplayName, e.Role, e.TeamID
+		s.JoinedOn, s.RoleSince = e.JoinedOn, e.JoinedOn
+	case *MemberTransferred:
+		s.TeamID = e.ToTeamID
+	case *MemberLeft:
+		s.Left, s.LeftOn = true, e.LeftOn
+	case *MemberProfileRecorded:
+		s.ProfileRecorded = true
+	case *MemberForgotten:
+		s.Forgotten = true
+	case *ActivityLogged:
+		s.Activities[e.ActivityID] = false
+	case *ActivityVoided:
+		s.Activities[e.ActivityID] = true
+	case *SaleClosed:
+		s.Sales[e.SaleID] = false
+	case *SaleReversed:
+		s.Sales[e.SaleID] = true
+	case *EvaluationFinalized:
+		s.Finalized[e.Month] = true
+	case *RewardGranted:
+		s.Rewards[e.RewardID] = RewardState{Kind: e.Kind, AmountMinor: e.AmountMinor, Currency: e.Currency}
+	case *RewardRevoked:
+		r := s.Rewards[e.RewardID]
+		r.RevokedMinor += e.AmountMinor
+		r.Revoked = r.AmountMinor == 0 || r.RevokedMinor >= r.AmountMinor
+		s.Rewards[e.RewardID] = r
+	case *PromotionEffected:
+		s.Promotions[e.PromotionID] = PromotionStatusEffected
+		s.Role, s.RoleSince = e.ToRole, e.EffectiveOn
+	case *PromotionRescinded:
+		if s.Promotions[e.PromotionID] == PromotionStatusEffected && s.Role == e.ToRole {
+			s.Role = e.FromRole
+		}
+		s.Promotions[e.PromotionID] = PromotionStatusRescinded
+	}
+}
+
+// Facts returns the snapshot other streams' decisions may use.
+func (s *MemberState) Facts() MemberFacts {
+	return MemberFacts{Joined: s.Joined, Left: s.Left, Forgotten: s.Forgotten, Role: s.Role,
+		RoleSince: s.RoleSince, TeamID: s.TeamID, JoinedOn: s.JoinedOn, LeftOn: s.LeftOn}
+}
+
+// ---- team ------------------------------------------------------------------------
+
+// TeamState is the state of a team stream.
+type TeamState struct {
+	TeamID       string
+	Formed       bool
+	Name         string
+	Department   string
+	Region       string
+	ParentTeamID string
+	Meetings     map[string]bool // meeting ids held
+}
+
+// Apply folds one event of the team's stream.
+func (s *TeamState) Apply(p Payload, _ time.Time) {
+	switch e := p.(type) {
+	case *TeamFormed:
+		s.TeamID, s.Formed, s.Name = e.TeamID, true, e.Name
+		s.Department, s.Region, s.ParentTeamID = e.Department, e.Region, e.ParentTeamID
+	case *MeetingHeld:
+		s.Meetings[e.MeetingID] = true
+	}
+}
+
+// Facts returns the snapshot other streams' decisions may use.
+func (s *TeamState) Facts() TeamFacts {
+	return TeamFacts{Formed: s.Formed, Name: s.Name, Department: s.Department, Region: s.Region, ParentTeamID: s.ParentTeamID}
+}
+
+// ---- organisation ----------------------------------------------------------------
+
+// DefaultLadder is the role ladder of DOMAIN.md §1, lowest first, in force
+// until a RoleLadderDefined replaces it.
+func DefaultLadder() []string {
+	return []string{"sales_assistant", "customer_service", "salesperson", "sales_supervisor",
+		"regional_director", "sales_director", "sales_manager", "general_manager"}
+}
+
+// ManagerRole is the lowest role that counts as a manager (DOMAIN.md §7).
+const ManagerRole = "sales_supervisor"
+
+// DefaultScoringRules is rule set v1 of DOMAIN.md §3 in its stored form, in
+// force until a ScoringRulesPublished replaces it. (The formulas live in
+// domain/scoring; the domain only needs the version, the KPI names and the
+// reporting currency.)
+func DefaultScoringRules() ScoringRulesPublished {
+	f := func(s string) Fixed { v, _ := ParseFixed(s); return v }
+	return ScoringRulesPublished{
+		Version: 1,
+		KPIs: []KPIRule{
+			{KPI: "visits", Direction: DirectionHigher, Weight: f("0.2"), Cap: f("1.5"), WeeklyNorm: f("15")},
+			{KPI: "calls", Direction: DirectionHigher, Weight: f("0.1"), Cap: f("1.5"), WeeklyNorm: f("60")},
+			{KPI: "quotes", Direction: DirectionHigher, Weight: f("0.2"), Cap: f("1.5"), WeeklyNorm: f("5")},
+			{KPI: "revenue", Direction: DirectionHigher, Weight: f("0.5"), Cap: f("1.5"), WeeklyNorm: f("20000")},
+		},
+		Alpha:             f("0.7"),
+		EvaluationWeights: EvaluationWeights{Objective: f("0.5"), Rollup: f("0.4"), Manager: f("0.1")},
+		Bands: []Band{
+			{Min: f("120"), Band: 5, Label: "outstanding"},
+			{Min: f("105"), Band: 4, Label: "exceeds"},
+			{Min: f("90"), Band: 3, Label: "meets"},
+			{Min: f("75"), Band: 2, Label: "partially meets"},
+			{Min: 0, Band: 1, Label: "below"},
+		},
+		Currency:      "EUR",
+		EffectiveFrom: "1970-01-01",
+	}
+}
+
+// OrgState is the state of the organisation stream: the ladder and the rule
+// set in force. Its slices are replaced, never modified in place, so a copy
+// of the struct is a safe snapshot.
+type OrgState struct {
+	Roles []string
+	Rules ScoringRulesPublished
+}
+
+// NewOrgState returns the organisation before any event: the default ladder
+// and rule set v1.
+func NewOrgState() *OrgState {
+	return &OrgState{Roles: DefaultLadder(), Rules: DefaultScoringRules()}
+}
+
+// Apply folds one event of the organisation stream.
+func (s *OrgState) Apply(p Payload, _ time.Time) {
+	switch e := p.(type) {
+	case *RoleLadderDefined:
+		s.Roles = slices.Clone(e.Roles)
+	case *ScoringRulesPublished:
+		s.Rules = *e
+		s.Rules.KPIs = slices.Clone(e.KPIs)
+		s.Rules.Bands = slices.Clone(e.Bands)
+	}
+}
+
+// Rank returns the role's index on the ladder (0 lowest), or -1.
+func (s OrgState) Rank(role string) int { return slices.Index(s.Roles, role) }
+
+// HasKPI reports whether the rule set in force has the KPI.
+func (s OrgState) HasKPI(kpi string) bool {
+	return slices.ContainsFunc(s.Rules.KPIs, func(k KPIRule) bool { return k.KPI == kpi })
+}
+
+// ---- promotion -------------------------------------------------------------------
+
+// Promotion decisions.
+const (
+	PromotionStatusOpen     = "nominated"
+	PromotionStatusApproved = "approved"
+	PromotionStatusRejected = "rejected"
+)
+
+// PromotionState is the state of a promotion stream. (Effecting and
+// rescinding are recorded in the member's stream.)
+type PromotionState struct {
+	PromotionID         string
+	Nominated           bool
+	MemberID            string
+	FromRole            string
+	ToRole              string
+	NominatedBy         string
+	ProposedEffectiveOn string
+	Evaluated           bool
+	Eligible            bool
+	Status              string // PromotionStatusOpen, …Approved or …Rejected
+	ApproverID          string
+	DecidedOn           string // YYYY-MM-DD (UTC) of the approval or rejection
+	Exception           bool   // approved despite ineligibility
+}
+
+// Apply folds one event of the promotion's stream.
+func (s *PromotionState) Apply(p Payload, at time.Time) {
+	switch e := p.(type) {
+	case *PromotionNominated:
+		s.PromotionID, s.Nominated, s.Status = e.PromotionID, true, PromotionStatusOpen
+		s.MemberID, s.FromRole, s.ToRole = e.MemberID, e.FromRole, e.ToRole
+		s.NominatedBy, s.ProposedEffectiveOn = e.NominatedBy, e.ProposedEffectiveOn
+	case *PromotionEligibilityEvaluated:
+		s.Evaluated, s.Eligible = true, e.Eligible
+	case *PromotionApproved:
+		s.Status, s.ApproverID = PromotionStatusApproved, e.ApproverID
+		s.DecidedOn = at.UTC().Format(DateLayout)
+		s.Exception = e.ExceptionJustification != ""
+	case *PromotionRejected:
+		s.Status, s.ApproverID = PromotionStatusRejected, e.ApproverID
+		s.DecidedOn = at.UTC().Format(DateLayout)
+	}
+}
+
+// ---- suggestion and target --------------------------------------------------------
+
+// SuggestionState is the state of a suggestion stream.
+type SuggestionState struct {
+	SuggestionID string
+	Submitted    bool
+	AuthorID     string
+	Reviewed     bool
+	Decision     string
+	ReviewerID   string
+}
+
+// Apply folds one event of the suggestion's stream.
+func (s *SuggestionState) Apply(p Payload, _ time.Time) {
+	switch e := p.(type) {
+	case *SuggestionSubmitted:
+		s.SuggestionID, s.Submitted, s.AuthorID = e.SuggestionID, true, e.AuthorID
+	case *SuggestionReviewed:
+		s.Reviewed, s.Decision, s.ReviewerID = true, e.Decision, e.ReviewerID
+	}
+}
+
+// TargetState is the state of a target stream.
+type TargetState struct {
+	TargetID    string
+	Set         bool
+	SubjectKind string
+	SubjectID   string
+	KPI         string
+	Period      string
+	Value       Fixed
+	Revisions   int
+}
+
+// Apply folds one event of the target's stream.
+func (s *TargetState) Apply(p Payload, _ time.Time) {
+	switch e := p.(type) {
+	case *TargetSet:
+		s.TargetID, s.Set, s.SubjectKind, s.SubjectID = e.TargetID, true, e.SubjectKind, e.SubjectID
+		s.KPI, s.Period, s.Value = e.KPI, e.Period, e.Value
+	case *TargetRevised:
+		s.Value = e.NewValue
+		s.Revisions++
+	}
+}
+
+// ---- facts -------------------------------------------------------------------------
+
+// MemberFacts is a snapshot of a member stream for other streams' decisions.
+type MemberFacts struct {
+	Joined, Left, Forgotten bool
+	Role, RoleSince         string
+	TeamID                  string
+	JoinedOn, LeftOn        string
+}
+
+// TeamFacts is a snapshot of a team stream for other streams' decisions.
+type TeamFacts struct {
+	Formed                                 bool
+	Name, Department, Region, ParentTeamID string
+}
+
+// Facts is what a decision may know besides its own stream: the time, and
+// snapshots of the other streams its command names (loaded by the Service).
+// A missing map entry means the stream was not loaded or has no event.
+type Facts struct {
+	Now        time.Time
+	Org        OrgState
+	Members    map[string]MemberFacts
+	Teams      map[string]TeamFacts
+	Promotions map[string]PromotionState
+}
+
+// activeMember returns the facts of an active member, or ErrNotFound /
+// ErrRuleViolated saying why not. role names the member in messages.
+func (f Facts) activeMember(role, id string) (MemberFacts, error) {
+	if err := requireID(role, id); err != nil {
+		return MemberFacts{}, err
+	}
+	m, ok := f.Members[id]
+	if !ok || !m.Joined {
+		return m, notFoundf("%s %q is not a member (never joined)", role, id)
+	}
+	if m.Left {
+		return m, violatedf("%s %q left on %s", role, id, m.LeftOn)
+	}
+	return m, nil
+}
+
+// Compile-time checks.
+var (
+	_ State = (*MemberState)(nil)
+	_ State = (*TeamState)(nil)
+	_ State = (*OrgState)(nil)
+	_ State = (*PromotionState)(nil)
+	_ State = (*SuggestionState)(nil)
+	_ State = (*TargetState)(nil)
+)
