@@ -42,12 +42,13 @@ type Result struct {
 // serialised inside one Service, and several Services (processes) on one
 // store stay correct through the expected revision.
 type Service struct {
-	store   EventStore
-	keys    KeyStore
-	clock   Clock
-	retries int
-	cache   *stateCache
-	used    *usedIDs
+	store    EventStore
+	keys     KeyStore
+	clock    Clock
+	retries  int
+	factsTTL time.Duration
+	cache    *stateCache
+	used     *usedIDs
 }
 
 // Option configures a Service.
@@ -73,13 +74,27 @@ func WithRetries(n int) Option {
 	}
 }
 
+// WithFactsTTL sets how long the cached state of a stream that a command
+// only reads (the team of a transfer, the member of a rating …) is trusted
+// before it is read again from the store (default 1 s). Writes made through
+// this Service are always seen at once; the TTL bounds how stale a fact
+// written by another process can be. A stream a command appends to never
+// depends on it: the append's exact expected revision proves it current.
+func WithFactsTTL(d time.Duration) Option {
+	return func(s *Service) {
+		if d >= 0 {
+			s.factsTTL = d
+		}
+	}
+}
+
 // NewService returns a Service over store, with keys for personal data and
 // clock for "now" (nil: SystemClock).
 func NewService(store EventStore, keys KeyStore, clock Clock, opts ...Option) *Service {
 	if clock == nil {
 		clock = SystemClock
 	}
-	s := &Service{store: store, keys: keys, clock: clock, retries: 5,
+	s := &Service{store: store, keys: keys, clock: clock, retries: 5, factsTTL: time.Second,
 		cache: &stateCache{max: 10000, ll: list.New(), m: map[string]*list.Element{}},
 		used:  &usedIDs{m: map[string]string{}, ring: make([]string, usedIDsKept)}}
 	for _, o := range opts {
@@ -147,8 +162,13 @@ func (s *Service) try(ctx context.Context, cmd Command, meta CommandMeta) (Resul
 // decideAndAppend runs with e locked. It returns the member whose key must
 // be destroyed, if the command forgot one.
 func (s *Service) decideAndAppend(ctx context.Context, e *entry, cmd Command, meta CommandMeta, f Facts, now time.Time) (Result, string, error) {
-	if err := s.catchUp(ctx, e); err != nil {
-		return Result{}, "", err
+	// A cached state in sync with the store's last known revision needs no
+	// read: the append's exact expected revision proves it is still current,
+	// and a conflict marks it stale so that the retry catches up.
+	if !e.synced {
+		if err := s.catchUp(ctx, e); err != nil {
+			return Result{}, "", err
+		}
 	}
 	if rev, ok := e.seen(EventID(meta.CommandID, 0)); ok {
 		return s.readBack(ctx, e.stream, rev, meta.CommandID)
@@ -190,6 +210,7 @@ func (s *Service) decideAndAppend(ctx context.Context, e *entry, cmd Command, me
 	}
 	ar, err := s.store.Append(ctx, e.stream, expected, evs)
 	if err != nil {
+		e.synced = false // the append may or may not have landed
 		if errors.Is(err, ErrConflict) {
 			return Result{}, "", err
 		}
@@ -331,8 +352,10 @@ func (s *Service) view(ctx context.Context, stream string, fn func(State)) error
 	e := s.cache.get(stream)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if err := s.catchUp(ctx, e); err != nil {
-		return err
+	if !e.synced || time.Since(e.checked) > s.factsTTL {
+		if err := s.catchUp(ctx, e); err != nil {
+			return err
+		}
 	}
 	fn(e.state)
 	return nil
@@ -356,6 +379,7 @@ func (s *Service) catchUp(ctx context.Context, e *entry) error {
 		e.has, e.rev = true, ev.Revision
 		e.remember(ev.ID, ev.Revision)
 	}
+	e.synced, e.checked = true, time.Now()
 	return nil
 }
 
@@ -456,8 +480,13 @@ type entry struct {
 	state  State
 	has    bool   // the stream has at least one event
 	rev    uint64 // last applied revision (when has)
-	recent [recentIDs]recentEvent
-	next   int
+	// synced: state reflects every event this Service knows of (set by a
+	// catch-up, kept by this Service's own appends, cleared by a failed
+	// append). checked: when the store was last read for it.
+	synced  bool
+	checked time.Time
+	recent  [recentIDs]recentEvent
+	next    int
 }
 
 type recentEvent struct {
