@@ -328,6 +328,10 @@ type RevokeReward struct {
 	Reason      string `json:"reason"` // correction or clawback
 	AmountMinor int64  `json:"amount_minor,omitempty"`
 	Note        string `json:"note,omitempty"`
+	// RevocationID, when set, makes the revocation happen at most once:
+	// a second RevokeReward with the same id is refused (ErrAlreadyExists).
+	// The clawback policy sets "clawback:<sale_id>".
+	RevocationID string `json:"revocation_id,omitempty"`
 }
 
 // ---- names, refs and targets ------------------------------------------------------

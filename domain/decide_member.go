@@ -541,8 +541,14 @@ func (c RevokeReward) Decide(st State, _ Facts) ([]Payload, error) {
 	if !ok {
 		return nil, notFoundf("member %q has no reward %q", c.MemberID, c.RewardID)
 	}
+	if c.RevocationID != "" && r.Revocations[c.RevocationID] {
+		return nil, existsf("reward %q was already revoked under %q", c.RewardID, c.RevocationID)
+	}
 	if r.Revoked {
 		return nil, existsf("reward %q is already fully revoked", c.RewardID)
+	}
+	if err := optText("revocation_id", c.RevocationID, 200); err != nil {
+		return nil, err
 	}
 	switch c.Reason {
 	case RevokeCorrection, RevokeClawback:
@@ -564,7 +570,7 @@ func (c RevokeReward) Decide(st State, _ Facts) ([]Payload, error) {
 		return nil, violatedf("amount_minor %d exceeds the %d that remain of reward %q", amount, r.AmountMinor-r.RevokedMinor, c.RewardID)
 	}
 	return []Payload{&RewardRevoked{RewardID: c.RewardID, MemberID: c.MemberID, Reason: c.Reason,
-		AmountMinor: amount, Currency: r.Currency, Note: c.Note}}, nil
+		AmountMinor: amount, Currency: r.Currency, Note: c.Note, RevocationID: c.RevocationID}}, nil
 }
 
 // firstDate parses a stored date, zero if malformed.

@@ -272,6 +272,12 @@ func TestDecideRecognitionAndRewards(t *testing.T) {
 		{"bonus in another currency is a rule violation", grant(func(c *GrantReward) { c.Currency = "GBP" }), active(), nil, ErrRuleViolated},
 		{"reward of unknown kind is invalid", grant(func(c *GrantReward) { c.Kind = "car" }), active(), nil, ErrInvalid},
 		{"reward id reused is already exists", grant(func(c *GrantReward) { c.RewardID = "r-1" }), active(), nil, ErrAlreadyExists},
+		{"clawback under a new revocation id", RevokeReward{MemberID: "m-1", RewardID: "r-1", Reason: RevokeClawback, AmountMinor: 100, RevocationID: "clawback:s-2"},
+			active(), nil, nil},
+		{"clawback repeated under the same revocation id is already exists", RevokeReward{MemberID: "m-1", RewardID: "r-1", Reason: RevokeClawback, AmountMinor: 100, RevocationID: "clawback:s-1"},
+			member(t, joined("m-1", "salesperson"),
+				&RewardGranted{RewardID: "r-1", MemberID: "m-1", Kind: "goal_bonus", AmountMinor: 1000, Currency: "EUR"},
+				&RewardRevoked{RewardID: "r-1", MemberID: "m-1", Reason: RevokeClawback, AmountMinor: 100, RevocationID: "clawback:s-1"}), nil, ErrAlreadyExists},
 		{"reward to oneself is forbidden", grant(func(c *GrantReward) { c.GrantedBy = "m-1" }), active(), nil, ErrForbidden},
 
 		{"revoke part of a bonus", RevokeReward{MemberID: "m-1", RewardID: "r-1", Reason: "clawback", AmountMinor: 300}, active(), nil, nil},

@@ -511,6 +511,10 @@ type RewardRevoked struct {
 	AmountMinor int64  `json:"amount_minor,omitempty"`
 	Currency    string `json:"currency,omitempty"`
 	Note        string `json:"note,omitempty"`
+	// RevocationID names this revocation (e.g. "clawback:<sale_id>"); a
+	// reward is never revoked twice under one id. Optional: absent in
+	// revocations recorded before it existed.
+	RevocationID string `json:"revocation_id,omitempty"`
 }
 
 // ---- EventType ----------------------------------------------------------------

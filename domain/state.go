@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -51,6 +52,9 @@ type RewardState struct {
 	Currency     string
 	RevokedMinor int64
 	Revoked      bool // a non-money reward revoked, or a money one fully revoked
+	// Revocations holds the revocation ids already applied, so that a
+	// redelivered clawback can never revoke twice.
+	Revocations map[string]bool
 }
 
 // MemberState is the state of a member stream.
@@ -118,6 +122,13 @@ func (s *MemberState) Apply(p Payload, _ time.Time) {
 		r := s.Rewards[e.RewardID]
 		r.RevokedMinor += e.AmountMinor
 		r.Revoked = r.AmountMinor == 0 || r.RevokedMinor >= r.AmountMinor
+		if e.RevocationID != "" {
+			r.Revocations = maps.Clone(r.Revocations)
+			if r.Revocations == nil {
+				r.Revocations = map[string]bool{}
+			}
+			r.Revocations[e.RevocationID] = true
+		}
 		s.Rewards[e.RewardID] = r
 	case *PromotionEffected:
 		s.Promotions[e.PromotionID] = PromotionStatusEffected

@@ -627,7 +627,7 @@ func (g *gen) dueCorrections(d time.Time) error {
 			continue
 		}
 		if err := g.react(rev, clawbackIndex, actorClawback, domain.RevokeReward{MemberID: s.m.id, RewardID: b.rewardID, Reason: domain.RevokeClawback,
-			AmountMinor: share, Note: fmt.Sprintf("sale %s reversed (event %s)", s.id, domain.EventID(rev, 0))}); err != nil {
+			RevocationID: "clawback:" + s.id, AmountMinor: share, Note: fmt.Sprintf("sale %s reversed (event %s)", s.id, domain.EventID(rev, 0))}); err != nil {
 			return err
 		}
 		b.remaining -= share
