@@ -1,0 +1,240 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"perfledger/adapters/sqlite"
+	"perfledger/domain"
+	"perfledger/domain/storetest"
+)
+
+// openStore opens a store in a fresh temporary directory, closed at cleanup.
+func openStore(t testing.TB, cfg sqlite.Config) *sqlite.Store {
+	t.Helper()
+	if cfg.Path == "" {
+		cfg.Path = filepath.Join(t.TempDir(), "events.db")
+	}
+	s, err := sqlite.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+func TestStoreContract(t *testing.T) {
+	storetest.Run(t, func(t testing.TB) domain.EventStore {
+		return openStore(t, sqlite.Config{})
+	}, storetest.Features{Dense: true})
+}
+
+func TestOpenAppliesSchemaOnceAndReopens(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "sub", "events.db")
+	s, err := sqlite.Open(ctx, sqlite.Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := storetest.Events(3, 50)
+	if _, err := s.Append(ctx, "reopen", domain.NoStream(), evs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "reopen", domain.Any(), storetest.Events(1, 5)); !errors.Is(err, domain.ErrStoreClosed) {
+		t.Errorf("Append after Close: err = %v, want ErrStoreClosed", err)
+	}
+	s = openStore(t, sqlite.Config{Path: path})
+	res, err := s.Append(ctx, "reopen", domain.Exact(2), storetest.Events(1, 50))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (domain.AppendResult{Revision: 3, Position: domain.Seq(4)}); res != want {
+		t.Errorf("append after reopen = %+v, want %+v", res, want)
+	}
+}
+
+func TestOpenAcceptsPathsWithURICharacters(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a?b#c%20d")
+	s := openStore(t, sqlite.Config{Path: filepath.Join(dir, "events.db")})
+	if _, err := s.Append(context.Background(), "x", domain.NoStream(), storetest.Events(1, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "events.db")); err != nil {
+		t.Errorf("database not at the given path: %v", err)
+	}
+}
+
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.db")
+	s, err := sqlite.Open(ctx, sqlite.Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	if err := db.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != 1 {
+		t.Fatalf("user_version = %d, %v; want 1", v, err)
+	}
+	if _, err := db.Exec("PRAGMA user_version = 99"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if s, err := sqlite.Open(ctx, sqlite.Config{Path: path}); err == nil {
+		s.Close()
+		t.Fatal("Open of a schema newer than the binary succeeded")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	cases := map[string]sqlite.Config{
+		"empty_path":         {},
+		"unknown_durability": {Path: "x.db", Durability: 7},
+		"negative_batch":     {Path: "x.db", MaxBatch: -1},
+	}
+	for name, cfg := range cases {
+		t.Run(name+"_is_refused", func(t *testing.T) {
+			if err := cfg.Validate(); err == nil {
+				t.Error("Validate() = nil, want an error")
+			}
+		})
+	}
+	if err := (sqlite.Config{Path: "x.db", Durability: sqlite.Relaxed}).Validate(); err != nil {
+		t.Errorf("valid config: %v", err)
+	}
+}
+
+func TestRelaxedDurabilityPassesContract(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	storetest.Run(t, func(t testing.TB) domain.EventStore {
+		return openStore(t, sqlite.Config{Durability: sqlite.Relaxed, MaxBatch: 3})
+	}, storetest.Features{Dense: true})
+}
+
+// Two Stores on one file behave like two processes: each sees the other's
+// appends, in its conflict checks and in its subscriptions.
+func TestTwoStoresOnOneFile(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	path := filepath.Join(t.TempDir(), "events.db")
+	a := openStore(t, sqlite.Config{Path: path, PollInterval: 10 * time.Millisecond})
+	b := openStore(t, sqlite.Config{Path: path, PollInterval: 10 * time.Millisecond})
+
+	if _, err := a.Append(ctx, "shared", domain.NoStream(), storetest.Events(1, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Append(ctx, "shared", domain.Exact(0), storetest.Events(1, 10)); err != nil {
+		t.Fatalf("b appending after a: %v", err)
+	}
+	_, err := a.Append(ctx, "shared", domain.Exact(0), storetest.Events(1, 10))
+	var ce *domain.ConflictError
+	if !errors.As(err, &ce) || ce.Actual != 1 {
+		t.Fatalf("a with a stale revision: err = %v, want a conflict at actual 1", err)
+	}
+	res, err := a.Append(ctx, "other", domain.NoStream(), storetest.Events(1, 10))
+	if err != nil || res.Position != domain.Seq(3) {
+		t.Fatalf("a after b: %+v, %v; want position 3", res, err)
+	}
+
+	evs := storetest.Events(1, 10)
+	go func() {
+		time.Sleep(20 * time.Millisecond)               // let the subscription reach the live phase
+		b.Append(ctx, "from-b", domain.NoStream(), evs) //nolint:errcheck // checked by the subscriber
+	}()
+	var got []string
+	for e, err := range a.Subscribe(ctx, domain.Position{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e.Stream)
+		if e.Stream == "from-b" {
+			break
+		}
+	}
+	if want := []string{"shared", "shared", "other", "from-b"}; !slices.Equal(got, want) {
+		t.Errorf("a's subscription saw %v, want %v", got, want)
+	}
+}
+
+// A conflicting append committed in the same group as others fails alone.
+func TestConflictFailsAlone(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, sqlite.Config{})
+	const n = 64
+	for i := range n {
+		if _, err := s.Append(ctx, fmt.Sprintf("s-%d", i), domain.NoStream(), storetest.Events(1, 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			exp := domain.Exact(0)
+			if i%2 == 1 {
+				exp = domain.Exact(5) // wrong
+			}
+			_, errs[i] = s.Append(ctx, fmt.Sprintf("s-%d", i), exp, storetest.Events(2, 10))
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		want := 3
+		if i%2 == 1 {
+			want = 1
+			if !errors.Is(err, domain.ErrConflict) {
+				t.Errorf("append %d: err = %v, want ErrConflict", i, err)
+			}
+		} else if err != nil {
+			t.Errorf("append %d: %v", i, err)
+		}
+		evs, err := collectStream(s, fmt.Sprintf("s-%d", i))
+		if err != nil || len(evs) != want {
+			t.Errorf("stream %d has %d events (%v), want %d", i, len(evs), err, want)
+		}
+	}
+}
+
+// The write-ahead log is checkpointed and restarted under continuous
+// appends, so it does not grow with the store.
+func TestWriteAheadLogStaysBounded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	s := openStore(t, sqlite.Config{Path: path, Durability: sqlite.Relaxed})
+	ctx := context.Background()
+	exp := domain.NoStream()
+	for range 250 { // 25 MB of events
+		res, err := s.Append(ctx, "big", exp, storetest.Events(1, 100_000))
+		if err != nil {
+			t.Fatal(err)
+		}
+		exp = domain.Exact(res.Revision)
+	}
+	fi, err := os.Stat(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() > 20<<20 {
+		t.Errorf("write-ahead log is %d MiB after 25 MB of appends, want at most 20", fi.Size()>>20)
+	}
+}
