@@ -1,0 +1,267 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+
+	"perfledger/domain"
+	"perfledger/projections"
+)
+
+// Topic prefixes: a projector's subscription is "projection:<name>", a
+// policy's "policy:<name>".
+const (
+	projectionTopic = "projection:"
+	policyTopic     = "policy:"
+)
+
+// Runner is what the bus needs of projections.Runner.
+type Runner interface {
+	Names() []string
+	Checkpoint(name string) (domain.Position, error)
+	Apply(ctx context.Context, name string, events []domain.Event) error
+	MarkStuck(name string, at domain.Position, err error)
+	PolicyCheckpoint(ctx context.Context, policy string) (domain.Position, error)
+	SavePolicyCheckpoint(ctx context.Context, policy string, pos domain.Position) error
+}
+
+var _ Runner = (*projections.Runner)(nil)
+
+// Config configures a Bus.
+type Config struct {
+	Log    Log
+	Runner Runner
+	// Policies react to events by issuing commands through Executor.
+	Policies []projections.Policy
+	Executor Executor // required when Policies is not empty
+	// Decode decodes payloads for the policies; nil means domain.DecodePayload.
+	Decode func(typ string, data []byte) (domain.Payload, error)
+
+	// MaxBatch is the most events a projector commits in one transaction;
+	// 0 means 1000.
+	MaxBatch int
+	// Retries is how many times a failing handler is retried (with
+	// exponential backoff from RetryInterval to RetryMaxInterval) before the
+	// message is nacked and the consumer reported stuck; 0 means 3, negative
+	// means none.
+	Retries                         int
+	RetryInterval, RetryMaxInterval time.Duration // 0: 100 ms, 2 s
+	// ResumeMin and ResumeMax bound the backoff before a subscription
+	// resumes from the checkpoint after a nack or a dropped store
+	// subscription; 0 means 50 ms and 5 s.
+	ResumeMin, ResumeMax time.Duration
+	// CloseTimeout bounds how long Close waits for handlers; 0 means 10 s.
+	CloseTimeout time.Duration
+	Logger       *slog.Logger // nil: slog.Default()
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.Log == nil:
+		return errors.New("bus: config: Log is nil")
+	case c.Runner == nil:
+		return errors.New("bus: config: Runner is nil")
+	case len(c.Policies) > 0 && c.Executor == nil:
+		return errors.New("bus: config: policies need an Executor")
+	case c.MaxBatch < 0:
+		return errors.New("bus: config: negative MaxBatch")
+	}
+	return nil
+}
+
+// Bus runs every projector and policy as a handler of one Watermill router,
+// each on its own subscription to the log.
+type Bus struct {
+	cfg    Config
+	router *message.Router
+	sub    *Subscriber
+	log    *slog.Logger
+	stack  []message.HandlerMiddleware // every handler's middleware
+}
+
+// New wires the router: one handler per projection and per policy, with the
+// middleware CorrelationID, Recoverer (panics become errors) and Retry.
+func New(cfg Config) (*Bus, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.MaxBatch == 0 {
+		cfg.MaxBatch = 1000
+	}
+	if cfg.Retries == 0 {
+		cfg.Retries = 3
+	}
+	if cfg.Retries < 0 {
+		cfg.Retries = 0
+	}
+	if cfg.RetryInterval == 0 {
+		cfg.RetryInterval = 100 * time.Millisecond
+	}
+	if cfg.RetryMaxInterval == 0 {
+		cfg.RetryMaxInterval = 2 * time.Second
+	}
+	if cfg.CloseTimeout == 0 {
+		cfg.CloseTimeout = 10 * time.Second
+	}
+	if cfg.Decode == nil {
+		cfg.Decode = domain.DecodePayload
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	b := &Bus{cfg: cfg, log: cfg.Logger}
+	sub, err := NewSubscriber(SubscriberConfig{
+		Log:        cfg.Log,
+		From:       b.from,
+		MinBackoff: cfg.ResumeMin,
+		MaxBackoff: cfg.ResumeMax,
+		Logger:     cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	b.sub = sub
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.CloseTimeout}, watermill.NewSlogLoggerWithLevelMapping(
+		cfg.Logger.With("component", "bus"), map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug}))
+	if err != nil {
+		return nil, fmt.Errorf("bus: %w", err)
+	}
+	retry := middleware.Retry{
+		MaxRetries:      cfg.Retries,
+		InitialInterval: cfg.RetryInterval,
+		MaxInterval:     cfg.RetryMaxInterval,
+		Multiplier:      2,
+	}
+	// Middleware added first runs outermost. The retry wraps the recoverer,
+	// so a panicking handler is retried like a failing one; reportStuck sees
+	// only what the retries could not fix. (All are added per handler: the
+	// router puts handler-level middleware inside router-level middleware.)
+	b.stack = []message.HandlerMiddleware{middleware.CorrelationID, retry.Middleware, middleware.Recoverer}
+	for _, name := range cfg.Runner.Names() {
+		h := &projectorHandler{name: name, runner: cfg.Runner, max: cfg.MaxBatch}
+		router.AddConsumerHandler("projection-"+name, projectionTopic+name, sub, h.handle).
+			AddMiddleware(append([]message.HandlerMiddleware{h.reportStuck}, b.stack...)...)
+	}
+	b.addPolicies(router, sub)
+	b.router = router
+	return b, nil
+}
+
+// from is the Subscriber's checkpoint lookup.
+func (b *Bus) from(ctx context.Context, topic string) (domain.Position, error) {
+	if name, ok := strings.CutPrefix(topic, projectionTopic); ok {
+		return b.cfg.Runner.Checkpoint(name)
+	}
+	if name, ok := strings.CutPrefix(topic, policyTopic); ok {
+		return b.cfg.Runner.PolicyCheckpoint(ctx, name)
+	}
+	return domain.Position{}, fmt.Errorf("bus: unknown topic %q", topic)
+}
+
+// Run runs the router until ctx ends or Close is called; it returns once
+// every handler has stopped.
+func (b *Bus) Run(ctx context.Context) error {
+	if err := b.router.Run(ctx); err != nil {
+		return fmt.Errorf("bus: %w", err)
+	}
+	return nil
+}
+
+// Running is closed once every handler runs.
+func (b *Bus) Running() chan struct{} { return b.router.Running() }
+
+// Close stops the subscriptions and waits, at most CloseTimeout, for the
+// handlers to finish the message in hand. Events applied but not yet
+// committed are redelivered from the checkpoints at the next start.
+func (b *Bus) Close() error {
+	err := b.router.Close()
+	if cerr := b.sub.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("bus: close: %w", err)
+	}
+	return nil
+}
+
+// projectorHandler feeds one projection. Messages come one at a time (the
+// Subscriber waits for each ack), so its state needs no lock.
+//
+// Batching: a message flagged MetaMore (the next event is already waiting) is
+// kept in pending and acked at once; the batch is committed, in one
+// transaction with the checkpoint, with the first message not so flagged or
+// when it reaches max events. If the commit fails, the handler fails that
+// message: Retry calls it again with the same message (pending is kept), and
+// once retries are exhausted the router nacks it and the Subscriber resumes
+// from the checkpoint, that is from the first event of the failed batch,
+// which is delivered again. Redelivered events replace the pending ones at and
+// after their position, so nothing is applied twice or skipped.
+//
+// When a batch fails, the handler commits its events one per transaction to
+// find the event that fails, and keeps committing one by one until it has
+// passed the failed batch, so the position it reports when stuck is exact.
+type projectorHandler struct {
+	name   string
+	runner Runner
+	max    int
+
+	pending []domain.Event
+	narrow  domain.Position // commit one by one up to here
+	failed  domain.Position // position of the event that failed last
+}
+
+func (h *projectorHandler) handle(msg *message.Message) error {
+	ev, err := EventOf(msg)
+	if err != nil {
+		return err
+	}
+	// A redelivery (retry, nack, resumed subscription) restarts at ev.
+	for n := len(h.pending); n > 0 && !h.pending[n-1].Position.Less(ev.Position); n = len(h.pending) {
+		h.pending = h.pending[:n-1]
+	}
+	h.pending = append(h.pending, ev)
+	single := !h.narrow.Less(ev.Position)
+	if !single && msg.Metadata.Get(MetaMore) != "" && len(h.pending) < h.max {
+		return nil
+	}
+	ctx := msg.Context()
+	if err := h.runner.Apply(ctx, h.name, h.pending); err != nil {
+		if len(h.pending) > 1 {
+			// Find the event that fails, committing those before it.
+			h.narrow = h.pending[len(h.pending)-1].Position
+			for len(h.pending) > 0 {
+				if err = h.runner.Apply(ctx, h.name, h.pending[:1]); err != nil {
+					break
+				}
+				h.pending = h.pending[1:]
+			}
+			if len(h.pending) == 0 {
+				return nil // the failure did not recur
+			}
+		}
+		h.failed = h.pending[0].Position
+		return err
+	}
+	h.pending = h.pending[:0]
+	return nil
+}
+
+// reportStuck runs outside Retry: an error here means the retries are spent.
+func (h *projectorHandler) reportStuck(next message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		out, err := next(msg)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			h.runner.MarkStuck(h.name, h.failed, err)
+		}
+		return out, err
+	}
+}

@@ -1,0 +1,291 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"perfledger/adapters/bus"
+	"perfledger/adapters/httpapi"
+	"perfledger/adapters/sqlite"
+	"perfledger/domain"
+	"perfledger/projections"
+)
+
+// serveConfig is what `ledger serve` runs with.
+type serveConfig struct {
+	data         dataConfig
+	addr         string
+	rateLimit    float64
+	shutdownWait time.Duration
+}
+
+func (c serveConfig) Validate() error {
+	if err := c.data.Validate(); err != nil {
+		return err
+	}
+	if _, _, err := net.SplitHostPort(c.addr); err != nil {
+		return usageErr("--addr %q: want host:port or :port", c.addr)
+	}
+	if c.shutdownWait <= 0 {
+		return usageErr("--shutdown-timeout must be positive")
+	}
+	return nil
+}
+
+func runServe(ctx context.Context, env *environment, args []string) error {
+	var c serveConfig
+	fs := newFlags(env, "serve", `serve [--addr :8080] [--data DIR] [--store URL]
+
+Runs the ledger in one process: the event store (embedded SQLite by default, or
+EventStoreDB with --store esdb://…), the projections and the HTTP API. On the
+first start it creates an admin token and writes it, readable only by you, to
+DIR/admin.token. SIGINT or SIGTERM stop it gracefully: requests in flight
+finish and the projections checkpoint.`)
+	addDataFlags(fs, env, &c.data)
+	addStoreFlag(fs, env, &c.data)
+	addr := env.getenv("LEDGER_ADDR")
+	if addr == "" {
+		addr = ":8080"
+	}
+	fs.StringVar(&c.addr, "addr", addr, "listen address (env LEDGER_ADDR)")
+	fs.Float64Var(&c.rateLimit, "rate-limit", 2000, "requests per second allowed per token (negative: no limit)")
+	fs.DurationVar(&c.shutdownWait, "shutdown-timeout", 15*time.Second, "how long a graceful stop waits for requests in flight")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	unlock, err := lockData(c.data) // the read models are this process's alone
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	a, err := openApp(ctx, c.data, logger)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := a.ensureAdminToken(ctx, env); err != nil {
+		return err
+	}
+	return a.serve(ctx, c, logger)
+}
+
+// app is the wired ledger: store, service, projections, bus and API tables.
+type app struct {
+	data    dataConfig
+	store   closingStore
+	keys    *sqlite.KeyStore
+	views   *sql.DB
+	apiDB   *sql.DB
+	service *domain.Service
+	runner  *projections.Runner
+	tokens  *httpapi.Tokens
+	head    *headTracker
+	logger  *slog.Logger
+}
+
+// openApp opens every part and catches the projections up with the log.
+func openApp(ctx context.Context, dc dataConfig, logger *slog.Logger) (a *app, err error) {
+	a = &app{data: dc, logger: logger}
+	defer func() {
+		if err != nil {
+			a.Close()
+			a = nil
+		}
+	}()
+	if a.store, err = openStore(ctx, dc); err != nil {
+		return a, err
+	}
+	if a.keys, err = openKeys(ctx, dc); err != nil {
+		return a, err
+	}
+	if a.views, err = sqlite.OpenDB(ctx, dc.viewsPath()); err != nil {
+		return a, err
+	}
+	if a.apiDB, a.tokens, err = openTokens(ctx, dc); err != nil {
+		return a, err
+	}
+	a.service = domain.NewService(a.store, a.keys, domain.SystemClock)
+	a.runner, err = projections.NewRunner(ctx, projections.RunnerConfig{DB: a.views,
+		Projections: append(projections.All(), projections.PolicyFacts), Logger: logger})
+	if err != nil {
+		return a, fmt.Errorf("open read models: %w", err)
+	}
+	if reset := a.runner.Reset(); len(reset) > 0 {
+		logger.Info("read models rebuilt because their version changed", "projections", reset)
+	}
+	start := time.Now()
+	if err := a.runner.CatchUp(ctx, a.store); err != nil {
+		return a, fmt.Errorf("catch up read models: %w", err)
+	}
+	logger.Info("read models caught up", "took", time.Since(start).Round(time.Millisecond))
+	a.head = newHeadTracker(a.runner)
+	return a, nil
+}
+
+func (a *app) Close() {
+	if a == nil {
+		return
+	}
+	for _, db := range []*sql.DB{a.apiDB, a.views} {
+		if db != nil {
+			_ = db.Close()
+		}
+	}
+	if a.keys != nil {
+		_ = a.keys.Close()
+	}
+	if a.store != nil {
+		_ = a.store.Close()
+	}
+}
+
+// ensureAdminToken creates the first admin token when there is none, writes
+// it to a 0600 file in the data folder and says where.
+func (a *app) ensureAdminToken(ctx context.Context, env *environment) error {
+	has, err := a.tokens.HasActive(ctx, httpapi.RoleAdmin)
+	if err != nil || has {
+		return err
+	}
+	info, secret, err := a.tokens.Create(ctx, httpapi.NewToken{Role: httpapi.RoleAdmin, Label: "created at first start"})
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(a.data.Dir, "admin.token")
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write the admin token: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil { // WriteFile keeps an existing file's mode
+		return err
+	}
+	fmt.Fprintf(env.stderr, "first start: created admin token %s; its secret is in %s (readable only by you)\n", info.TokenID, path)
+	return nil
+}
+
+// serve runs the bus and the HTTP server until ctx ends, then stops both.
+func (a *app) serve(ctx context.Context, c serveConfig, logger *slog.Logger) error {
+	policies, err := projections.NewPolicies(a.runner)
+	if err != nil {
+		return err
+	}
+	b, err := bus.New(bus.Config{Log: a.store, Runner: a.runner, Policies: policies, Executor: a.service, Logger: logger})
+	if err != nil {
+		return err
+	}
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRun()
+	busDone := make(chan error, 1)
+	go func() { busDone <- b.Run(runCtx) }()
+	go a.head.track(runCtx, a.store)
+
+	rate := httpapi.RateLimit{Rate: c.rateLimit, Burst: int(2 * c.rateLimit)}
+	if c.rateLimit < 0 {
+		rate = httpapi.RateLimit{Rate: -1}
+	}
+	health := httpapi.RunnerHealth{Runner: a.runner, Head: a.head.Head}
+	api, err := httpapi.New(httpapi.Config{
+		Commands: a.service, Org: httpapi.NewStoreOrg(a.store), ReadModels: a.runner, Keys: a.keys,
+		Log: a.store, DB: a.apiDB, Tokens: a.tokens, Ready: health, Lags: health,
+		Logger: logger, RateLimit: rate,
+	})
+	if err != nil {
+		return err
+	}
+	srv := httpapi.NewHTTPServer(c.addr, api)
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.addr, err)
+	}
+	logger.Info("ledger serving", "addr", ln.Addr().String(), "data", a.data.Dir, "store", storeName(a.data))
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- srv.Serve(ln) }()
+
+	select {
+	case err = <-srvDone:
+	case err = <-busDone:
+		err = fmt.Errorf("projections stopped: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("stopping: finishing requests in flight")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.shutdownWait)
+	defer cancel()
+	if serr := srv.Shutdown(sctx); serr != nil && err == nil {
+		err = serr
+	}
+	if cerr := b.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	stopRun()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	logger.Info("stopped")
+	return err
+}
+
+func storeName(c dataConfig) string {
+	if c.Store == "" || c.Store == "sqlite" {
+		return "embedded (" + c.eventsPath() + ")"
+	}
+	return redactURL(c.Store)
+}
+
+// headTracker follows the head of the log for readiness and lag.
+type headTracker struct {
+	mu   sync.Mutex
+	head domain.Position
+}
+
+func newHeadTracker(r *projections.Runner) *headTracker {
+	h := &headTracker{}
+	for _, s := range r.Positions() {
+		if h.head.Less(s.Position) {
+			h.head = s.Position
+		}
+	}
+	return h
+}
+
+// track subscribes to the log from the known head and records every new
+// position until ctx ends, resubscribing after an error.
+func (h *headTracker) track(ctx context.Context, log domain.EventStore) {
+	for ctx.Err() == nil {
+		h.mu.Lock()
+		from := h.head
+		h.mu.Unlock()
+		for e, err := range log.Subscribe(ctx, from) {
+			if err != nil {
+				break
+			}
+			h.mu.Lock()
+			h.head = e.Position
+			h.mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// Head returns the last position seen.
+func (h *headTracker) Head(context.Context) (domain.Position, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.head, nil
+}

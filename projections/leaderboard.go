@@ -1,0 +1,1073 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+
+	"perfledger/domain"
+	"perfledger/domain/scoring"
+)
+
+// Leaderboard metrics (DOMAIN.md §4).
+const (
+	// MetricRevenue: closed sales in the rule set's currency, minor units.
+	MetricRevenue = "revenue"
+	// MetricActivityPoints: activity points (rule-set points per unit, a
+	// domain.Fixed).
+	MetricActivityPoints = "activity_points"
+	// MetricAttainment: revenue as a percentage of the member's personal
+	// revenue target for the period (the cross-role board).
+	MetricAttainment = "attainment"
+	// MetricWeeklyScore: the weekly total W of the scorecard (weeks only).
+	MetricWeeklyScore = "weekly_score"
+	// MetricMonthlyScore: the provisional monthly evaluation E of the
+	// scorecard, before finalization (months only).
+	MetricMonthlyScore = "monthly_score"
+	// MetricEvaluation: the finalized monthly evaluation E; a quarter is the
+	// mean of its finalized months, a year the mean of its quarters.
+	MetricEvaluation = "evaluation"
+)
+
+// Leaderboard scopes. The member boards (company, department, region, team)
+// rank members by what they did while in that scope; ScopeTeams ranks teams
+// against each other (team-vs-team) by what their members did while in them,
+// company-wide (scope id "") or among the teams of one department or region
+// (scope id "department:<id>" or "region:<id>").
+const (
+	ScopeCompany    = "company"
+	ScopeDepartment = "department"
+	ScopeRegion     = "region"
+	ScopeTeam       = "team"
+	ScopeTeams      = "teams"
+)
+
+// attainmentScale: attainment values are stored as percent × 10⁶ (floored;
+// kept in step with the SQL of memberAttainment),
+// so "104.999999 %" and "105 %" differ; the raw revenue breaks any remaining tie.
+const attainmentScale = 1_000_000
+
+const leaderboardSchema = `
+CREATE TABLE IF NOT EXISTS {p}contrib (
+	source_id TEXT PRIMARY KEY,
+	metric TEXT NOT NULL,
+	member_id TEXT NOT NULL,
+	team_id TEXT NOT NULL,
+	occurred_at TEXT NOT NULL,
+	day TEXT NOT NULL,
+	amount INTEGER NOT NULL,
+	event_id TEXT NOT NULL,
+	voided_by TEXT NOT NULL DEFAULT ''
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS {p}contrib_member ON {p}contrib (member_id, day);
+CREATE TABLE IF NOT EXISTS {p}targets (
+	target_id TEXT PRIMARY KEY,
+	subject_kind TEXT NOT NULL,
+	subject_id TEXT NOT NULL,
+	kpi TEXT NOT NULL,
+	period TEXT NOT NULL,
+	value_minor INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS {p}targets_subject ON {p}targets (subject_id, kpi, period);
+CREATE TABLE IF NOT EXISTS {p}evals (
+	member_id TEXT NOT NULL,
+	month TEXT NOT NULL,
+	score INTEGER NOT NULL,
+	position INTEGER NOT NULL,
+	PRIMARY KEY (member_id, month)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS {p}totals (
+	metric TEXT NOT NULL,
+	period TEXT NOT NULL,
+	scope TEXT NOT NULL,
+	scope_id TEXT NOT NULL,
+	subject_id TEXT NOT NULL,
+	value INTEGER NOT NULL,
+	raw INTEGER NOT NULL,
+	reached INTEGER NOT NULL,
+	name TEXT NOT NULL,
+	PRIMARY KEY (metric, period, subject_id, scope, scope_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS {p}totals_rank ON {p}totals
+	(metric, period, scope, scope_id, value DESC, raw DESC, reached, name, subject_id)
+`
+
+// Leaderboard is the read model of DOMAIN.md §4: per (metric, period, scope)
+// ranked rows, pre-aggregated per member (and per team for team-vs-team
+// boards) with the team, department and region the member was in when each
+// contribution occurred. Voided activities and reversed sales stop counting
+// from the void on; a transfer recorded late re-credits the contributions made
+// from its effective day on to the new team.
+//
+// Activity points and the currency counted are those of the rule set in
+// force when the contribution occurred; default targets those in force at the
+// start of the period (rule set v1 until a ScoringRulesPublished replaces
+// it). Points already credited are not re-weighted by a rule set published
+// later with an earlier effective day.
+type Leaderboard struct {
+	prefix string
+}
+
+var _ Projector = (*Leaderboard)(nil)
+
+// NewLeaderboard is the Factory of the leaderboard.
+func NewLeaderboard(prefix string) Projector {
+	return &Leaderboard{prefix: prefix}
+}
+
+// Name implements Projector.
+func (*Leaderboard) Name() string { return "leaderboard" }
+
+// Version implements Projector.
+func (*Leaderboard) Version() int { return 3 }
+
+// Setup implements Projector.
+func (l *Leaderboard) Setup(ctx context.Context, tx *sql.Tx) error {
+	return execAll(ctx, tx, l.prefix, metaSchema+";"+orgSchema+";"+rulesSchema+";"+scoreSchema+";"+leaderboardSchema)
+}
+
+type totKey struct {
+	metric, period, scope, scopeID, subject string
+}
+
+type totDelta struct {
+	value   int64
+	reached uint64
+	name    string
+}
+
+type memberPeriod struct{ member, period string }
+
+// lbBatch is the state of one Apply: coalesced deltas and what must be
+// recomputed at the end of the batch.
+type lbBatch struct {
+	l          *Leaderboard
+	s          *stmts
+	acc        map[totKey]*totDelta
+	attain     map[memberPeriod]struct{} // member attainment to recompute
+	teamAttain map[memberPeriod]struct{} // team attainment to recompute
+	evals      map[memberPeriod]struct{} // evaluation rows to recompute
+	scores     *scoreKeeper              // weekly and monthly scores
+	last       int64                     // position of the batch's last event
+	org        *orgCache
+	book       *rulesBook
+	// targets caches, during flush, each member's personal revenue targets
+	// by period (the latest written wins).
+	targets map[string]map[string]int64
+	// pending are contributions not yet written to contrib; each is credited
+	// once written, if its source id was new (flushContribs).
+	pending []pendingContrib
+}
+
+type pendingContrib struct {
+	source, metric, member, name, eventID string
+	ti                                    teamInfo
+	at                                    time.Time
+	amount                                int64
+	pos                                   uint64
+}
+
+var periodKinds = []domain.PeriodKind{domain.PeriodWeek, domain.PeriodMonth, domain.PeriodQuarter, domain.PeriodYear}
+
+// Apply implements Projector.
+func (l *Leaderboard) Apply(ctx context.Context, tx *sql.Tx, batch []Envelope) error {
+	s := newStmts(tx, l.prefix)
+	defer s.close()
+	book, err := loadRules(ctx, s)
+	if err != nil {
+		return fmt.Errorf("leaderboard: %w", err)
+	}
+	org := newOrgCache()
+	b := &lbBatch{l: l, s: s, acc: map[totKey]*totDelta{}, attain: map[memberPeriod]struct{}{},
+		teamAttain: map[memberPeriod]struct{}{}, evals: map[memberPeriod]struct{}{}, scores: newScoreKeeper(book, org), book: book,
+		org: org, targets: map[string]map[string]int64{}}
+	b.scores.cards = false
+	for _, e := range batch {
+		if err := b.apply(ctx, e); err != nil {
+			return fmt.Errorf("leaderboard: event %s (%s at %s): %w", e.ID, e.Type, e.Position, err)
+		}
+		b.last = int64(e.Position.Commit)
+	}
+	if err := b.flush(ctx); err != nil {
+		return fmt.Errorf("leaderboard: %w", err)
+	}
+	return savePosition(ctx, s, batch)
+}
+
+func (b *lbBatch) apply(ctx context.Context, e Envelope) error {
+	s := b.s
+	if err := b.scores.apply(ctx, s, e); err != nil {
+		return err
+	}
+	if ok, err := applyOrg(ctx, s, e); ok || err != nil {
+		if err != nil {
+			return err
+		}
+		b.org.reset()
+		switch p := e.Payload.(type) {
+		case *domain.MemberTransferred:
+			// Score and evaluation rows are credited to the team of the
+			// period's end: recompute them all with the new history.
+			if err := b.scores.dirtyAll(ctx, s, p.MemberID); err != nil {
+				return err
+			}
+			if err := b.dirtyEvaluations(ctx, p.MemberID); err != nil {
+				return err
+			}
+			return b.recredit(ctx, e, p)
+		case *domain.PromotionEffected:
+			return b.dirtyAllAttainment(ctx, p.MemberID)
+		case *domain.PromotionRescinded:
+			return b.dirtyAllAttainment(ctx, p.MemberID)
+		}
+		return nil
+	}
+	switch p := e.Payload.(type) {
+	case *domain.ActivityLogged:
+		pts := b.book.at(p.OccurredAt).ActivityPointsFor(p.Kind, p.Quantity)
+		return b.contribute(ctx, e, p.ActivityID, MetricActivityPoints, p.MemberID, p.OccurredAt, int64(pts))
+	case *domain.SaleClosed:
+		if p.Currency != b.book.at(p.OccurredAt).Currency {
+			return nil // refused by the domain in v1; never summed across currencies
+		}
+		return b.contribute(ctx, e, p.SaleID, MetricRevenue, p.MemberID, p.OccurredAt, p.AmountMinor)
+	case *domain.ActivityVoided:
+		return b.void(ctx, e, p.ActivityID)
+	case *domain.SaleReversed:
+		return b.void(ctx, e, p.SaleID)
+	case *domain.TargetSet:
+		if p.KPI != scoring.KPIRevenue {
+			return nil
+		}
+		if err := s.exec(ctx, `INSERT OR REPLACE INTO {p}targets (target_id, subject_kind, subject_id, kpi, period, value_minor)
+			VALUES (?, ?, ?, ?, ?, ?)`, p.TargetID, p.SubjectKind, p.SubjectID, p.KPI, canonicalPeriod(p.Period), majorToMinor(p.Value)); err != nil {
+			return err
+		}
+		b.dirtyTarget(p.SubjectKind, p.SubjectID, canonicalPeriod(p.Period))
+		return nil
+	case *domain.TargetRevised:
+		var kind, subject, period string
+		found, err := s.row(ctx, `SELECT subject_kind, subject_id, period FROM {p}targets WHERE target_id = ?`,
+			[]any{p.TargetID}, &kind, &subject, &period)
+		if err != nil || !found {
+			return err
+		}
+		if err := s.exec(ctx, `UPDATE {p}targets SET value_minor = ? WHERE target_id = ?`, majorToMinor(p.NewValue), p.TargetID); err != nil {
+			return err
+		}
+		b.dirtyTarget(kind, subject, period)
+		return nil
+	case *domain.EvaluationFinalized:
+		month := canonicalPeriod(p.Month)
+		if err := s.exec(ctx, `INSERT OR REPLACE INTO {p}evals (member_id, month, score, position) VALUES (?, ?, ?, ?)`,
+			p.MemberID, month, int64(p.Score), int64(e.Position.Commit)); err != nil {
+			return err
+		}
+		if per, err := domain.ParsePeriod(month); err == nil {
+			mid := per.Start()
+			for _, k := range []domain.PeriodKind{domain.PeriodMonth, domain.PeriodQuarter, domain.PeriodYear} {
+				b.evals[memberPeriod{p.MemberID, domain.PeriodOf(k, mid).String()}] = struct{}{}
+			}
+		}
+	}
+	return nil
+}
+
+// dirtyEvaluations marks every evaluation row of a member for recomputation.
+func (b *lbBatch) dirtyEvaluations(ctx context.Context, memberID string) error {
+	rows, err := b.s.query(ctx, `SELECT month FROM {p}evals WHERE member_id = ?`, memberID)
+	if err != nil {
+		return err
+	}
+	var months []string
+	for rows.Next() {
+		var m string
+		if err := rows.Scan(&m); err != nil {
+			rows.Close()
+			return err
+		}
+		months = append(months, m)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, m := range months {
+		if per, err := domain.ParsePeriod(m); err == nil {
+			for _, k := range []domain.PeriodKind{domain.PeriodMonth, domain.PeriodQuarter, domain.PeriodYear} {
+				b.evals[memberPeriod{memberID, domain.PeriodOf(k, per.Start()).String()}] = struct{}{}
+			}
+		}
+	}
+	return nil
+}
+
+func (b *lbBatch) dirtyTarget(kind, subject, period string) {
+	if kind == domain.SubjectTeam {
+		b.teamAttain[memberPeriod{subject, period}] = struct{}{}
+		return
+	}
+	b.attain[memberPeriod{subject, period}] = struct{}{}
+}
+
+func (b *lbBatch) dirtyAllAttainment(ctx context.Context, memberID string) error {
+	if err := b.flushContribs(ctx); err != nil {
+		return err
+	}
+	// The member has a revenue row in exactly the periods of their revenue
+	// contributions (voided ones included: their rows stay, at zero).
+	rows, err := b.s.query(ctx, `SELECT DISTINCT day FROM {p}contrib WHERE member_id = ? AND metric = 'revenue'`, memberID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var day string
+		if err := rows.Scan(&day); err != nil {
+			return err
+		}
+		d, err := domain.ParseDate(day)
+		if err != nil {
+			continue
+		}
+		for _, k := range periodKinds {
+			b.attain[memberPeriod{memberID, domain.PeriodOf(k, d).String()}] = struct{}{}
+		}
+	}
+	return rows.Err()
+}
+
+// contribute records one contribution and credits it to every period and
+// scope, with the team the member was in at occurredAt.
+func (b *lbBatch) contribute(ctx context.Context, e Envelope, sourceID, metric, memberID string, occurredAt time.Time, amount int64) error {
+	ti, err := b.org.teamAt(ctx, b.s, memberID, occurredAt)
+	if err != nil {
+		return err
+	}
+	m, err := b.org.member(ctx, b.s, memberID)
+	if err != nil {
+		return err
+	}
+	name := m.Name
+	if name == "" {
+		name = memberID
+	}
+	b.pending = append(b.pending, pendingContrib{source: sourceID, metric: metric, member: memberID, name: name, eventID: e.ID,
+		ti: ti, at: occurredAt, amount: amount, pos: e.Position.Commit})
+	if len(b.pending) == rowChunk {
+		return b.flushContribs(ctx)
+	}
+	return nil
+}
+
+// flushContribs writes the pending contributions in multi-row statements
+// and credits those whose source id was new (an activity or sale id already
+// counted is ignored), in their order. Whatever reads contrib, or credits,
+// flushes first, so credits happen in event order.
+func (b *lbBatch) flushContribs(ctx context.Context) error {
+	if len(b.pending) == 0 {
+		return nil
+	}
+	var sb strings.Builder
+	sb.WriteString(`INSERT OR IGNORE INTO {p}contrib (source_id, metric, member_id, team_id, occurred_at, day, amount, event_id) VALUES `)
+	args := make([]any, 0, 8*len(b.pending))
+	for i, c := range b.pending {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+		args = append(args, c.source, c.metric, c.member, c.ti.ID, fmtTime(c.at), fmtDay(c.at), c.amount, c.eventID)
+	}
+	sb.WriteString(" RETURNING source_id")
+	rows, err := b.s.query(ctx, sb.String(), args...)
+	if err != nil {
+		return err
+	}
+	inserted := make(map[string]bool, len(b.pending))
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		inserted[id] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, c := range b.pending {
+		if inserted[c.source] {
+			delete(inserted, c.source) // a repeated id in the same chunk counts once
+			b.credit(c.metric, c.member, c.name, c.ti, c.at, c.amount, c.pos)
+		}
+	}
+	clear(b.pending)
+	b.pending = b.pending[:0]
+	return nil
+}
+
+func (b *lbBatch) credit(metric, memberID, name string, ti teamInfo, at time.Time, amount int64, pos uint64) {
+	for _, k := range periodKinds {
+		per := domain.PeriodOf(k, at).String()
+		b.add(totKey{metric, per, ScopeCompany, "", memberID}, amount, pos, name)
+		if ti.ID != "" {
+			b.add(totKey{metric, per, ScopeDepartment, ti.Department, memberID}, amount, pos, name)
+			b.add(totKey{metric, per, ScopeRegion, ti.Region, memberID}, amount, pos, name)
+			b.add(totKey{metric, per, ScopeTeam, ti.ID, memberID}, amount, pos, name)
+			tname := ti.Name
+			if tname == "" {
+				tname = ti.ID
+			}
+			b.add(totKey{metric, per, ScopeTeams, "", ti.ID}, amount, pos, tname)
+			if metric == MetricRevenue {
+				b.teamAttain[memberPeriod{ti.ID, per}] = struct{}{}
+			}
+		}
+		if metric == MetricRevenue {
+			b.attain[memberPeriod{memberID, per}] = struct{}{}
+		}
+	}
+}
+
+func (b *lbBatch) add(k totKey, amount int64, pos uint64, name string) {
+	d := b.acc[k]
+	if d == nil {
+		d = &totDelta{}
+		b.acc[k] = d
+	}
+	d.value += amount
+	d.name = name
+	if pos > d.reached {
+		d.reached = pos
+	}
+}
+
+// void stops counting a contribution from now on.
+func (b *lbBatch) void(ctx context.Context, e Envelope, sourceID string) error {
+	if err := b.flushContribs(ctx); err != nil {
+		return err
+	}
+	var metric, memberID, teamID, occurred, voidedBy string
+	var amount int64
+	found, err := b.s.row(ctx, `SELECT metric, member_id, team_id, occurred_at, amount, voided_by FROM {p}contrib WHERE source_id = ?`,
+		[]any{sourceID}, &metric, &memberID, &teamID, &occurred, &amount, &voidedBy)
+	if err != nil || !found || voidedBy != "" {
+		return err
+	}
+	if err := b.s.exec(ctx, `UPDATE {p}contrib SET voided_by = ? WHERE source_id = ?`, e.ID, sourceID); err != nil {
+		return err
+	}
+	return b.recreditOne(ctx, metric, memberID, teamID, "", parseTime(occurred), amount, e.Position.Commit)
+}
+
+// recreditOne moves amount of a contribution from team from to team to ("":
+// nowhere), i.e. a void (to "") or a late transfer.
+func (b *lbBatch) recreditOne(ctx context.Context, metric, memberID, from, to string, at time.Time, amount int64, pos uint64) error {
+	m, err := b.org.member(ctx, b.s, memberID)
+	if err != nil {
+		return err
+	}
+	name := m.Name
+	if name == "" {
+		name = memberID
+	}
+	var fromTeam teamInfo
+	if from != "" {
+		if fromTeam, err = team(ctx, b.s, from); err != nil {
+			return err
+		}
+	}
+	b.credit(metric, memberID, name, fromTeam, at, -amount, pos)
+	if to == "" {
+		return nil
+	}
+	toTeam, err := team(ctx, b.s, to)
+	if err != nil {
+		return err
+	}
+	b.credit(metric, memberID, name, toTeam, at, amount, pos)
+	return nil
+}
+
+// recredit moves the contributions a member made on or after a transfer's
+// effective day (already projected when the transfer is recorded late) to the
+// team they were in then.
+func (b *lbBatch) recredit(ctx context.Context, e Envelope, p *domain.MemberTransferred) error {
+	if err := b.flushContribs(ctx); err != nil {
+		return err
+	}
+	type row struct {
+		source, metric, team, occurred string
+		amount                         int64
+	}
+	rows, err := b.s.query(ctx, `SELECT source_id, metric, team_id, occurred_at, amount FROM {p}contrib
+		WHERE member_id = ? AND day >= ? AND voided_by = ''`, p.MemberID, p.EffectiveOn)
+	if err != nil {
+		return err
+	}
+	var moved []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.source, &r.metric, &r.team, &r.occurred, &r.amount); err != nil {
+			rows.Close()
+			return err
+		}
+		moved = append(moved, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, r := range moved {
+		at := parseTime(r.occurred)
+		ti, err := b.org.teamAt(ctx, b.s, p.MemberID, at)
+		if err != nil {
+			return err
+		}
+		if ti.ID == r.team {
+			continue
+		}
+		// Net zero at company scope (credited out and back in): only the team
+		// scopes change.
+		if err := b.recreditOne(ctx, r.metric, p.MemberID, r.team, ti.ID, at, r.amount, e.Position.Commit); err != nil {
+			return err
+		}
+		if err := b.s.exec(ctx, `UPDATE {p}contrib SET team_id = ? WHERE source_id = ?`, ti.ID, r.source); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *lbBatch) flush(ctx context.Context) error {
+	if err := b.flushContribs(ctx); err != nil {
+		return err
+	}
+	// Every touched row is written, even when its deltas cancel out inside
+	// the batch, so that batching never changes which rows exist.
+	// Rows go in multi-row upserts of up to upsertChunk rows: one statement
+	// per chunk instead of one per row.
+	args := make([]any, 0, upsertChunk*9)
+	n := 0
+	for k, d := range b.acc {
+		args = append(args, k.metric, k.period, k.scope, k.scopeID, k.subject, d.value, d.value, int64(d.reached), d.name)
+		if n++; n == upsertChunk {
+			if err := b.s.exec(ctx, upsertTotals(n), args...); err != nil {
+				return err
+			}
+			args, n = args[:0], 0
+		}
+	}
+	if n > 0 {
+		if err := b.s.exec(ctx, upsertTotals(n), args...); err != nil {
+			return err
+		}
+	}
+	for mp := range b.attain {
+		if err := b.memberAttainment(ctx, mp); err != nil {
+			return err
+		}
+	}
+	for mp := range b.teamAttain {
+		if err := b.teamAttainment(ctx, mp); err != nil {
+			return err
+		}
+	}
+	for mp := range b.evals {
+		if err := b.evaluation(ctx, mp); err != nil {
+			return err
+		}
+	}
+	return b.scores.recompute(ctx, b.s, scoreHooks{
+		week: func(memberID, week string, w *ScorecardWeek) error {
+			if w == nil {
+				return b.scoreRows(ctx, MetricWeeklyScore, memberID, week, 0, 0, false)
+			}
+			return b.scoreRows(ctx, MetricWeeklyScore, memberID, week, w.Total, w.Quantity, true)
+		},
+		month: func(memberID, month string, m *ScorecardMonth) error {
+			if m == nil || m.Evaluation == nil {
+				return b.scoreRows(ctx, MetricMonthlyScore, memberID, month, 0, 0, false)
+			}
+			var o domain.Fixed
+			if m.Objective != nil {
+				o = *m.Objective
+			}
+			return b.scoreRows(ctx, MetricMonthlyScore, memberID, month, *m.Evaluation, o, true)
+		},
+	})
+}
+
+// scoreRows replaces a member's rows of a score metric for one week or
+// month: credited to the team they were in on the period's last day; raw
+// (the first tie-breaker) is Q for a week and O for a month.
+func (b *lbBatch) scoreRows(ctx context.Context, metric, memberID, period string, value, raw domain.Fixed, present bool) error {
+	if err := b.s.exec(ctx, `DELETE FROM {p}totals WHERE subject_id = ? AND metric = ? AND period = ?`,
+		memberID, metric, period); err != nil || !present {
+		return err
+	}
+	per, err := domain.ParsePeriod(period)
+	if err != nil {
+		return nil
+	}
+	m, err := b.org.member(ctx, b.s, memberID)
+	if err != nil {
+		return err
+	}
+	name := m.Name
+	if name == "" {
+		name = memberID
+	}
+	ti, err := b.org.teamAt(ctx, b.s, memberID, per.End().AddDate(0, 0, -1))
+	if err != nil {
+		return err
+	}
+	scopes := [][2]string{{ScopeCompany, ""}}
+	if ti.ID != "" {
+		scopes = append(scopes, [2]string{ScopeDepartment, ti.Department}, [2]string{ScopeRegion, ti.Region}, [2]string{ScopeTeam, ti.ID})
+	}
+	args := make([]any, 0, 9*len(scopes))
+	for _, sc := range scopes {
+		args = append(args, metric, period, sc[0], sc[1], memberID, int64(value), int64(raw), b.last, name)
+	}
+	return b.s.exec(ctx, insertTotals(len(scopes)), args...)
+}
+
+// insertTotals is the statement inserting n rows into totals.
+func insertTotals(n int) string {
+	var sb strings.Builder
+	sb.WriteString(`INSERT INTO {p}totals (metric, period, scope, scope_id, subject_id, value, raw, reached, name) VALUES `)
+	for i := range n {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	}
+	return sb.String()
+}
+
+const upsertChunk = 100
+
+// upsertTotals is the statement adding n rows of deltas to totals.
+func upsertTotals(n int) string {
+	var sb strings.Builder
+	sb.WriteString(`INSERT INTO {p}totals (metric, period, scope, scope_id, subject_id, value, raw, reached, name) VALUES `)
+	for i := range n {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	}
+	sb.WriteString(` ON CONFLICT (metric, period, subject_id, scope, scope_id) DO UPDATE SET
+		value = value + excluded.value, raw = raw + excluded.raw, reached = excluded.reached, name = excluded.name`)
+	return sb.String()
+}
+
+// memberAttainment recomputes a member's attainment rows of one period from
+// their revenue rows and personal revenue target.
+func (b *lbBatch) memberAttainment(ctx context.Context, mp memberPeriod) error {
+	per, err := domain.ParsePeriod(mp.period)
+	if err != nil {
+		return nil // a target for a period we cannot read credits nothing
+	}
+	target, err := b.memberTarget(ctx, mp.member, per)
+	if err != nil {
+		return err
+	}
+	if target <= 0 {
+		return b.s.exec(ctx, `DELETE FROM {p}totals WHERE subject_id = ? AND metric = 'attainment' AND period = ? AND scope <> 'teams'`,
+			mp.member, mp.period)
+	}
+	// value × 10⁸ stays exact in SQLite's 64-bit integers while a period's
+	// revenue is below 92,233,720,368 minor units (922 million euros).
+	return b.s.exec(ctx, `INSERT INTO {p}totals (metric, period, scope, scope_id, subject_id, value, raw, reached, name)
+		SELECT 'attainment', period, scope, scope_id, subject_id, value * 100000000 / ?1, value, reached, name
+		FROM {p}totals
+		WHERE subject_id = ?2 AND metric = 'revenue' AND period = ?3 AND scope <> 'teams' AND true
+		ON CONFLICT (metric, period, subject_id, scope, scope_id) DO UPDATE SET
+		value = excluded.value, raw = excluded.raw, reached = excluded.reached, name = excluded.name`,
+		target, mp.member, mp.period)
+}
+
+// memberTarget is the member's revenue target for a period in minor units:
+// an exact-period TargetSet wins; otherwise the role's weekly norm for a week
+// and weekly norm × working days / 5 for longer periods (role held on the
+// period's last day).
+func (b *lbBatch) memberTarget(ctx context.Context, memberID string, per domain.Period) (int64, error) {
+	set, ok := b.targets[memberID]
+	if !ok {
+		set = map[string]int64{}
+		rows, err := b.s.query(ctx, `SELECT period, value_minor FROM {p}targets WHERE subject_id = ? AND kpi = 'revenue' AND subject_kind = 'member'
+			ORDER BY rowid`, memberID)
+		if err != nil {
+			return 0, err
+		}
+		for rows.Next() {
+			var per string
+			var v int64
+			if err := rows.Scan(&per, &v); err != nil {
+				rows.Close()
+				return 0, err
+			}
+			set[per] = v
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return 0, err
+		}
+		b.targets[memberID] = set
+	}
+	if v, found := set[per.String()]; found {
+		return v, nil
+	}
+	role, err := b.org.roleAt(ctx, b.s, memberID, per.End().AddDate(0, 0, -1))
+	if err != nil {
+		return 0, err
+	}
+	return defaultRevenueTarget(b.book.at(per.Start()), role, per), nil
+}
+
+func defaultRevenueTarget(r scoring.Rules, role string, per domain.Period) int64 {
+	if _, err := r.NormMultiplier(role); err != nil {
+		role = scoring.RoleSalesperson // a role the rule set does not know scores like a salesperson
+	}
+	t, err := r.TargetFor(role, scoring.KPIRevenue, per, nil)
+	if err != nil {
+		return 0
+	}
+	return majorToMinor(t.Value)
+}
+
+// attainmentValue is revenue/target as percent × attainmentScale, floored.
+func attainmentValue(revenue, target int64) int64 {
+	n := new(big.Int).Mul(big.NewInt(revenue), big.NewInt(100*attainmentScale))
+	n.Div(n, big.NewInt(target))
+	if !n.IsInt64() {
+		return 1<<63 - 1
+	}
+	return n.Int64()
+}
+
+func (b *lbBatch) teamAttainment(ctx context.Context, mp memberPeriod) error {
+	if err := b.s.exec(ctx, `DELETE FROM {p}totals WHERE metric = 'attainment' AND period = ? AND scope = 'teams' AND subject_id = ?`,
+		mp.period, mp.member); err != nil {
+		return err
+	}
+	var target int64
+	found, err := b.s.row(ctx, `SELECT value_minor FROM {p}targets WHERE subject_id = ? AND kpi = 'revenue' AND period = ? AND subject_kind = 'team'
+		ORDER BY rowid DESC LIMIT 1`, []any{mp.member, mp.period}, &target)
+	if err != nil || !found || target <= 0 {
+		return err
+	}
+	var rev, reached int64
+	var name string
+	found, err = b.s.row(ctx, `SELECT value, reached, name FROM {p}totals WHERE metric = 'revenue' AND period = ? AND scope = 'teams' AND subject_id = ?`,
+		[]any{mp.period, mp.member}, &rev, &reached, &name)
+	if err != nil || !found {
+		return err
+	}
+	return b.s.exec(ctx, `INSERT INTO {p}totals (metric, period, scope, scope_id, subject_id, value, raw, reached, name)
+		VALUES ('attainment', ?, 'teams', '', ?, ?, ?, ?, ?)`, mp.period, mp.member, attainmentValue(rev, target), rev, reached, name)
+}
+
+// evaluation recomputes a member's evaluation rows of one period: a month's
+// finalized score; a quarter's mean of its finalized months; a year's mean
+// of its quarters (each rounded half-even to 1e-4). The rows are credited to
+// the team the member was in at the end of the latest finalized month.
+func (b *lbBatch) evaluation(ctx context.Context, mp memberPeriod) error {
+	per, err := domain.ParsePeriod(mp.period)
+	if err != nil {
+		return nil
+	}
+	if err := b.s.exec(ctx, `DELETE FROM {p}totals WHERE metric = 'evaluation' AND period = ? AND subject_id = ?`, mp.period, mp.member); err != nil {
+		return err
+	}
+	rows, err := b.s.query(ctx, `SELECT month, score, position FROM {p}evals WHERE member_id = ? AND month >= ? AND month < ? ORDER BY month`,
+		mp.member, domain.PeriodOf(domain.PeriodMonth, per.Start()).String(), domain.PeriodOf(domain.PeriodMonth, per.End()).String())
+	if err != nil {
+		return err
+	}
+	type ev struct {
+		month string
+		score int64
+		pos   int64
+	}
+	var evs []ev
+	for rows.Next() {
+		var x ev
+		if err := rows.Scan(&x.month, &x.score, &x.pos); err != nil {
+			rows.Close()
+			return err
+		}
+		evs = append(evs, x)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(evs) == 0 {
+		return err
+	}
+	var score, reached int64
+	lastMonth := evs[len(evs)-1].month
+	for _, x := range evs {
+		reached = max(reached, x.pos)
+	}
+	switch per.Kind {
+	case domain.PeriodYear:
+		byQuarter := map[int][]domain.Fixed{}
+		for _, x := range evs {
+			mp, _ := domain.ParsePeriod(x.month)
+			byQuarter[(mp.N-1)/3] = append(byQuarter[(mp.N-1)/3], domain.Fixed(x.score))
+		}
+		var qs []domain.Fixed
+		for q := range 4 {
+			if v, ok := scoring.Quarter(byQuarter[q]); ok {
+				qs = append(qs, v)
+			}
+		}
+		v, _ := scoring.Year(qs)
+		score = int64(v)
+	default:
+		var all []domain.Fixed
+		for _, x := range evs {
+			all = append(all, domain.Fixed(x.score))
+		}
+		v, _ := scoring.Mean(all)
+		score = int64(v)
+	}
+	m, err := b.org.member(ctx, b.s, mp.member)
+	if err != nil {
+		return err
+	}
+	name := m.Name
+	if name == "" {
+		name = mp.member
+	}
+	lm, _ := domain.ParsePeriod(lastMonth)
+	ti, err := b.org.teamAt(ctx, b.s, mp.member, lm.End().AddDate(0, 0, -1))
+	if err != nil {
+		return err
+	}
+	scopes := [][2]string{{ScopeCompany, ""}}
+	if ti.ID != "" {
+		scopes = append(scopes, [2]string{ScopeDepartment, ti.Department}, [2]string{ScopeRegion, ti.Region}, [2]string{ScopeTeam, ti.ID})
+	}
+	args := make([]any, 0, 9*len(scopes))
+	for _, sc := range scopes {
+		args = append(args, MetricEvaluation, mp.period, sc[0], sc[1], mp.member, score, score, reached, name)
+	}
+	return b.s.exec(ctx, insertTotals(len(scopes)), args...)
+}
+
+func majorToMinor(v domain.Fixed) int64 { return int64(v) / (domain.FixedScale / 100) }
+
+func canonicalPeriod(s string) string {
+	p, err := domain.ParsePeriod(s)
+	if err != nil {
+		return s
+	}
+	return p.String()
+}
+
+// BoardQuery selects a leaderboard. Metric is one of the Metric constants;
+// Period a canonical period ("2026-W47", "2026-11", "2026-Q4", "2026");
+// Scope one of the Scope constants with ScopeID the department, region or
+// team id (empty for company; for teams, empty or "department:<id>" or
+// "region:<id>"). Cursor is the Next of the previous
+// page ("" for the first); Limit 0 means DefaultLimit.
+type BoardQuery struct {
+	Metric  string
+	Period  string
+	Scope   string
+	ScopeID string
+	Limit   int
+	Cursor  string
+}
+
+// Board is one page of a leaderboard. Position is the ledger position the
+// board reflects; Next is "" on the last page.
+type Board struct {
+	Metric   string     `json:"metric"`
+	Period   string     `json:"period"`
+	Scope    string     `json:"scope"`
+	ScopeID  string     `json:"scope_id,omitempty"`
+	Unit     string     `json:"unit"`
+	Position string     `json:"position"` // domain.Position.String(); ParsePosition reads it
+	Rows     []BoardRow `json:"rows"`
+	Next     string     `json:"next,omitempty"`
+}
+
+// BoardRow is a ranked member (or team on a team-vs-team board). Rank is the
+// standard competition rank (1, 2, 2, 4) on the exact Value; rows of equal
+// value are ordered by Raw descending, then who reached it first (the
+// earlier ledger position), then name, then id. Value is exact; Display is
+// rounded for people.
+type BoardRow struct {
+	Rank      int    `json:"rank"`
+	SubjectID string `json:"subject_id"`
+	Name      string `json:"name"`
+	Value     string `json:"value"`
+	Display   string `json:"display"`
+	Raw       int64  `json:"raw"`
+}
+
+type boardCursor struct {
+	Value   int64  `json:"v"`
+	Raw     int64  `json:"r"`
+	Reached int64  `json:"t"`
+	Name    string `json:"n"`
+	Subject string `json:"s"`
+	Rank    int    `json:"k"`
+	Seen    int    `json:"i"`
+}
+
+// Board returns one page of a leaderboard, read from db (the read-model
+// database). Errors caused by q wrap ErrInvalidQuery.
+func (l *Leaderboard) Board(ctx context.Context, db Queryer, q BoardQuery) (Board, error) {
+	limit, err := pageLimit(q.Limit)
+	if err != nil {
+		return Board{}, err
+	}
+	var unit string
+	switch q.Metric {
+	case MetricRevenue:
+		unit = currentCurrency(ctx, db, l.prefix)
+	case MetricActivityPoints:
+		unit = "points"
+	case MetricAttainment:
+		unit = "percent"
+	case MetricEvaluation, MetricWeeklyScore, MetricMonthlyScore:
+		unit = "score"
+	default:
+		return Board{}, fmt.Errorf("%w: metric %q: want revenue, activity_points, attainment, weekly_score, monthly_score or evaluation",
+			ErrInvalidQuery, q.Metric)
+	}
+	per, err := domain.ParsePeriod(q.Period)
+	if err != nil {
+		return Board{}, fmt.Errorf("%w: %v", ErrInvalidQuery, err)
+	}
+	switch {
+	case q.Metric == MetricEvaluation && per.Kind == domain.PeriodWeek:
+		return Board{}, fmt.Errorf("%w: evaluations are monthly: want a month, quarter or year", ErrInvalidQuery)
+	case q.Metric == MetricWeeklyScore && per.Kind != domain.PeriodWeek:
+		return Board{}, fmt.Errorf("%w: weekly_score wants a week (YYYY-Www)", ErrInvalidQuery)
+	case q.Metric == MetricMonthlyScore && per.Kind != domain.PeriodMonth:
+		return Board{}, fmt.Errorf("%w: monthly_score wants a month (YYYY-MM)", ErrInvalidQuery)
+	}
+	switch q.Scope {
+	case ScopeCompany:
+		if q.ScopeID != "" {
+			return Board{}, fmt.Errorf("%w: scope %s takes no scope id", ErrInvalidQuery, q.Scope)
+		}
+	case ScopeTeams:
+		if k, v, _ := strings.Cut(q.ScopeID, ":"); q.ScopeID != "" && (v == "" || (k != ScopeDepartment && k != ScopeRegion)) {
+			return Board{}, fmt.Errorf("%w: scope teams takes no scope id, or department:<id> or region:<id>", ErrInvalidQuery)
+		}
+	case ScopeDepartment, ScopeRegion, ScopeTeam:
+		if q.ScopeID == "" {
+			return Board{}, fmt.Errorf("%w: scope %s needs a scope id", ErrInvalidQuery, q.Scope)
+		}
+	default:
+		return Board{}, fmt.Errorf("%w: scope %q: want company, department, region, team or teams", ErrInvalidQuery, q.Scope)
+	}
+	var cur boardCursor
+	if q.Cursor != "" {
+		if err := decodeCursor(q.Cursor, &cur); err != nil {
+			return Board{}, err
+		}
+	}
+	pos, err := loadPosition(ctx, db, l.prefix)
+	if err != nil {
+		return Board{}, err
+	}
+	board := Board{Metric: q.Metric, Period: per.String(), Scope: q.Scope, ScopeID: q.ScopeID, Unit: unit, Position: pos.String(), Rows: []BoardRow{}}
+	args := []any{q.Metric, per.String(), q.Scope, q.ScopeID}
+	filter := ""
+	if q.Scope == ScopeTeams && q.ScopeID != "" {
+		// Team-vs-team inside a department or region: the company-wide team
+		// rows of the teams formed there.
+		k, v, _ := strings.Cut(q.ScopeID, ":")
+		args[3] = ""
+		filter = ` AND subject_id IN (SELECT team_id FROM {p}org_teams WHERE ` + k + ` = ?)`
+		args = append(args, v)
+	}
+	keyset := ""
+	if q.Cursor != "" {
+		keyset = ` AND value <= ? AND (value < ? OR (value = ? AND (raw < ? OR (raw = ? AND (reached > ? OR (reached = ? AND (name > ? OR (name = ? AND subject_id > ?))))))))`
+		args = append(args, cur.Value, cur.Value, cur.Value, cur.Raw, cur.Raw, cur.Reached, cur.Reached, cur.Name, cur.Name, cur.Subject)
+	}
+	args = append(args, limit+1)
+	rows, err := db.QueryContext(ctx, withPrefix(l.prefix, `SELECT subject_id, name, value, raw, reached FROM {p}totals
+		WHERE metric = ? AND period = ? AND scope = ? AND scope_id = ?`+filter+keyset+`
+		ORDER BY value DESC, raw DESC, reached, name, subject_id LIMIT ?`), args...)
+	if err != nil {
+		return Board{}, fmt.Errorf("leaderboard: %w", err)
+	}
+	defer rows.Close()
+	rank, seen, prev, havePrev := cur.Rank, cur.Seen, cur.Value, q.Cursor != ""
+	var last boardCursor
+	for rows.Next() {
+		var r BoardRow
+		var value, reached int64
+		if err := rows.Scan(&r.SubjectID, &r.Name, &value, &r.Raw, &reached); err != nil {
+			return Board{}, fmt.Errorf("leaderboard: %w", err)
+		}
+		if len(board.Rows) == limit {
+			board.Next = encodeCursor(last)
+			break
+		}
+		seen++
+		if !havePrev || value != prev {
+			rank = seen
+		}
+		prev, havePrev = value, true
+		r.Rank = rank
+		r.Value, r.Display = formatMetric(q.Metric, value)
+		board.Rows = append(board.Rows, r)
+		last = boardCursor{Value: value, Raw: r.Raw, Reached: reached, Name: r.Name, Subject: r.SubjectID, Rank: rank, Seen: seen}
+	}
+	if err := rows.Err(); err != nil {
+		return Board{}, fmt.Errorf("leaderboard: %w", err)
+	}
+	return board, nil
+}
+
+// currentCurrency is the currency of the latest rule set published (EUR
+// under rule set v1): revenue values are in its major units.
+func currentCurrency(ctx context.Context, db Queryer, prefix string) string {
+	var payload string
+	err := db.QueryRowContext(ctx, withPrefix(prefix, `SELECT payload FROM {p}rules ORDER BY effective_from DESC, position DESC LIMIT 1`)).Scan(&payload)
+	var ev domain.ScoringRulesPublished
+	if err != nil || json.Unmarshal([]byte(payload), &ev) != nil || ev.Currency == "" {
+		return scoring.DefaultRules().Currency
+	}
+	return ev.Currency
+}
+
+// formatMetric renders a stored value exactly and for display.
+func formatMetric(metric string, v int64) (exact, display string) {
+	switch metric {
+	case MetricRevenue:
+		s := minorString(v)
+		return s, s
+	case MetricAttainment:
+		exact = decimalString(v, attainmentScale, 6)
+		return exact, domain.Fixed(v / 100).Round2()
+	default:
+		return domain.Fixed(v).String(), domain.Fixed(v).Round2()
+	}
+}
+
+// minorString renders minor units with two decimals ("1234.50").
+func minorString(v int64) string { return decimalString(v, 100, 2) }
+
+func decimalString(v, scale int64, digits int) string {
+	sign := ""
+	if v < 0 {
+		sign, v = "-", -v
+	}
+	return fmt.Sprintf("%s%d.%0*d", sign, v/scale, digits, v%scale)
+}

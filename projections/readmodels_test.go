@@ -1,0 +1,181 @@
+package projections_test
+
+import (
+	"context"
+	"database/sql"
+	"iter"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"perfledger/domain"
+	"perfledger/projections"
+)
+
+// allGoldenEvents concatenates every golden event log, renumbering positions,
+// so that each read model sees every event type, including those it ignores.
+func allGoldenEvents(tb testing.TB) []projections.Envelope {
+	tb.Helper()
+	var out []projections.Envelope
+	for _, name := range []string{"leaderboard", "scorecard", "evaluations", "promotions", "rewards", "audit", "honour", "suggestions", "directory"} {
+		for _, e := range goldenEvents(tb, name) {
+			e.Position.Commit = uint64(len(out) + 1)
+			e.Position.Prepare = e.Position.Commit
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func TestAllReadModelsShareOneDatabase(t *testing.T) {
+	db := goldenDB(t)
+	events := allGoldenEvents(t)
+	names := map[string]bool{}
+	for _, f := range projections.All() {
+		p := f("g1_" + f("x").Name() + "_")
+		if names[p.Name()] {
+			t.Fatalf("two read models named %q", p.Name())
+		}
+		names[p.Name()] = true
+		if p.Version() < 1 {
+			t.Errorf("%s: version %d, want ≥ 1", p.Name(), p.Version())
+		}
+		goldenProject(t, db, p, events, 50)
+		// Setup is idempotent: a restart runs it again on existing tables.
+		goldenTx(t, db, func(tx *sql.Tx) error { return p.Setup(context.Background(), tx) })
+	}
+	if len(names) != 9 {
+		t.Errorf("All() lists %d read models, want 9", len(names))
+	}
+}
+
+func TestTwoInstancesOfOneReadModelAreIndependent(t *testing.T) {
+	ctx := context.Background()
+	db := goldenDB(t)
+	events := goldenEvents(t, "leaderboard")
+	serving := projections.NewLeaderboard("leaderboard_g1_").(*projections.Leaderboard)
+	rebuild := projections.NewLeaderboard("leaderboard_g2_").(*projections.Leaderboard)
+	goldenProject(t, db, serving, events, 0)
+	goldenProject(t, db, rebuild, events[:10], 0)
+	q := projections.BoardQuery{Metric: "activity_points", Period: "2026-W47", Scope: "company"}
+	before, err := serving.Board(ctx, db, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	partial, err := rebuild.Board(ctx, db, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if partial.Position != "10" || before.Position != "28" {
+		t.Fatalf("positions: rebuild %s serving %s, want 10 and 28", partial.Position, before.Position)
+	}
+	goldenProject(t, db, rebuild, events[10:], 0)
+	after, err := rebuild.Board(ctx, db, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(before, after); diff != "" {
+		t.Errorf("a rebuild in its own tables differs from the serving instance (-serving +rebuild):\n%s", diff)
+	}
+}
+
+// TestLeaderboardRanksByTheRules states the rules the leaderboard golden file
+// shows, so that a regenerated golden cannot silently break them.
+func TestLeaderboardRanksByTheRules(t *testing.T) {
+	ctx := context.Background()
+	db := goldenDB(t)
+	lb := projections.NewLeaderboard("lb_").(*projections.Leaderboard)
+	goldenProject(t, db, lb, goldenEvents(t, "leaderboard"), 0)
+	type row struct {
+		Rank  int
+		ID    string
+		Value string
+	}
+	board := func(q projections.BoardQuery) []row {
+		t.Helper()
+		b, err := lb.Board(ctx, db, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []row
+		for _, r := range b.Rows {
+			out = append(out, row{r.Rank, r.SubjectID, r.Value})
+		}
+		return out
+	}
+	t.Run("ties share a rank and the next rank skips; the voided activity counts nothing", func(t *testing.T) {
+		got := board(projections.BoardQuery{Metric: "activity_points", Period: "2026-W47", Scope: "company"})
+		want := []row{{1, "m-eve", "40.0000"}, {2, "m-ana", "30.0000"}, {2, "m-ben", "30.0000"}, {4, "m-cara", "25.0000"}, {5, "m-dan", "0.0000"}}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+	})
+	t.Run("points earned before a transfer stay with the old team", func(t *testing.T) {
+		got := board(projections.BoardQuery{Metric: "activity_points", Period: "2026-W47", Scope: "team", ScopeID: "t-south"})
+		want := []row{{1, "m-cara", "20.0000"}, {2, "m-dan", "0.0000"}}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+	})
+	t.Run("a late transfer moves what was earned from its effective day on; a reversed sale counts nothing", func(t *testing.T) {
+		got := board(projections.BoardQuery{Metric: "revenue", Period: "2026-W47", Scope: "department", ScopeID: "operations"})
+		want := []row{{1, "m-dan", "10000.00"}, {2, "m-eve", "0.00"}}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+	})
+	t.Run("equal attainment is ordered by the raw revenue", func(t *testing.T) {
+		got := board(projections.BoardQuery{Metric: "attainment", Period: "2026-W47", Scope: "company"})
+		want := []row{{1, "m-ana", "130.000000"}, {2, "m-ben", "100.000000"}, {2, "m-dan", "100.000000"}, {4, "m-cara", "60.000000"}, {5, "m-eve", "0.000000"}}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+	})
+}
+
+// eventSlice is an EventLog over golden events.
+type eventSlice []domain.Event
+
+func (l eventSlice) ReadAll(_ context.Context, after domain.Position) iter.Seq2[domain.Event, error] {
+	return func(yield func(domain.Event, error) bool) {
+		for _, e := range l {
+			if after.Less(e.Position) && !yield(e, nil) {
+				return
+			}
+		}
+	}
+}
+
+func TestReadModelsUnderTheRunner(t *testing.T) {
+	ctx := context.Background()
+	db := goldenDB(t)
+	var log eventSlice
+	for _, e := range allGoldenEvents(t) {
+		log = append(log, e.Event)
+	}
+	r, err := projections.NewRunner(ctx, projections.RunnerConfig{DB: db, Projections: projections.All(), BatchSize: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.CatchUp(ctx, log); err != nil {
+		t.Fatal(err)
+	}
+	lb, ok := r.Current("leaderboard").(*projections.Leaderboard)
+	if !ok {
+		t.Fatalf("Current(leaderboard) = %T", r.Current("leaderboard"))
+	}
+	board, err := lb.Board(ctx, r.DB(), projections.BoardQuery{Metric: "revenue", Period: "2026", Scope: "company"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := r.Checkpoint("leaderboard")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if board.Position != cp.String() || cp.Commit != uint64(len(log)) {
+		t.Errorf("board position %s, runner checkpoint %s, log length %d: want all equal", board.Position, cp, len(log))
+	}
+	if len(board.Rows) == 0 {
+		t.Error("the yearly revenue board is empty")
+	}
+}

@@ -1,0 +1,872 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+
+	"perfledger/domain"
+)
+
+// The runner's own tables in the read-model database.
+//
+// projection_current says which instance (table prefix) of each projection
+// serves queries; projection_checkpoints holds, per instance, the position of
+// the last event applied to its tables. A checkpoint row is only ever written
+// in the transaction that writes the rows it accounts for.
+//
+// Policies keep their checkpoint in projection_checkpoints too, under the name
+// "policy:<name>" and an empty prefix.
+const runnerSchema = `
+CREATE TABLE IF NOT EXISTS projection_current (
+	name       TEXT PRIMARY KEY,
+	prefix     TEXT NOT NULL,
+	version    INTEGER NOT NULL,
+	generation INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS projection_checkpoints (
+	name             TEXT NOT NULL,
+	prefix           TEXT NOT NULL,
+	version          INTEGER NOT NULL,
+	position_commit  INTEGER NOT NULL,
+	position_prepare INTEGER NOT NULL,
+	PRIMARY KEY (name, prefix)
+);
+`
+
+// DefaultBatchSize is how many events the runner's direct replay path
+// (Rebuild, CatchUp) applies per transaction.
+const DefaultBatchSize = 2000
+
+// Errors of the runner.
+var (
+	// ErrUnknownProjection: no projection of that name is registered.
+	ErrUnknownProjection = errors.New("unknown projection")
+)
+
+// EventLog is what the runner reads the global log from when it replays
+// (rebuilds and direct catch-up). domain.EventStore satisfies it.
+type EventLog interface {
+	ReadAll(ctx context.Context, after domain.Position) iter.Seq2[domain.Event, error]
+}
+
+// RunnerConfig configures a Runner.
+type RunnerConfig struct {
+	// DB is the read-model database (SQLite: the runner lists and drops an
+	// instance's tables through sqlite_master).
+	DB *sql.DB
+	// Projections lists the read models to run; names must be unique.
+	Projections []Factory
+	// Decode turns a stored event's data into its payload. Nil means
+	// domain.DecodePayload.
+	Decode func(domain.Event) (domain.Payload, error)
+	// BatchSize is the number of events per transaction of the direct replay
+	// path; 0 means DefaultBatchSize.
+	BatchSize int
+	// Logger receives rebuild and failure reports; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Validate reports a configuration that cannot work.
+func (c RunnerConfig) Validate() error {
+	if c.DB == nil {
+		return errors.New("projections: runner config: DB is nil")
+	}
+	if c.BatchSize < 0 {
+		return errors.New("projections: runner config: negative BatchSize")
+	}
+	seen := map[string]bool{}
+	for i, f := range c.Projections {
+		if f == nil {
+			return fmt.Errorf("projections: runner config: projection %d is nil", i)
+		}
+		n := f("").Name()
+		if n == "" || seen[n] {
+			return fmt.Errorf("projections: runner config: projection name %q empty or repeated", n)
+		}
+		seen[n] = true
+	}
+	return nil
+}
+
+// instance is one set of tables of a projection, with its checkpoint.
+type instance struct {
+	proj       Projector
+	prefix     string
+	version    int
+	generation int
+	pos        domain.Position // committed checkpoint; guarded by Runner.mu
+}
+
+// projection is a registered read model and the instance serving it.
+type projection struct {
+	name    string
+	factory Factory
+	// apply serialises every write to the serving instance (live batches,
+	// catch-up, the swap of a rebuild).
+	apply sync.Mutex
+
+	// Guarded by Runner.mu.
+	cur     *instance
+	stuck   bool
+	stuckAt domain.Position
+	lastErr error
+}
+
+// Runner applies events to every registered projection, each in its own
+// transactions with its checkpoint, and rebuilds them. It is safe for
+// concurrent use; batches of one projection are applied one at a time.
+type Runner struct {
+	db        *sql.DB
+	decode    func(domain.Event) (domain.Payload, error)
+	batchSize int
+	log       *slog.Logger
+
+	byName map[string]*projection
+	names  []string // registration order
+
+	reset []string // projections whose version changed at start
+
+	// rebuild serialises rebuilds.
+	rebuild sync.Mutex
+	// wmu serialises the runner's write transactions (see beginWrite).
+	wmu sync.Mutex
+
+	cache *payloadCache
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced whenever a checkpoint moves
+}
+
+// NewRunner creates the runner's tables, sets every projection's serving
+// instance up, and loads its checkpoint. A projection whose stored version
+// differs from its Version() gets fresh, empty tables at once (the old ones
+// cannot be read by the new code) and starts from the beginning of the log:
+// call CatchUp to fill it quickly before serving. Reset lists the
+// projections so reset.
+func NewRunner(ctx context.Context, cfg RunnerConfig) (*Runner, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r := &Runner{
+		db:        cfg.DB,
+		decode:    cfg.Decode,
+		batchSize: cfg.BatchSize,
+		log:       cfg.Logger,
+		byName:    map[string]*projection{},
+		changed:   make(chan struct{}),
+		cache:     newPayloadCache(1 << 14),
+	}
+	if r.decode == nil {
+		r.decode = decodePayload
+	}
+	if r.batchSize == 0 {
+		r.batchSize = DefaultBatchSize
+	}
+	if r.log == nil {
+		r.log = slog.Default()
+	}
+	if _, err := r.db.ExecContext(ctx, runnerSchema); err != nil {
+		return nil, fmt.Errorf("projections: create runner tables: %w", err)
+	}
+	for _, f := range cfg.Projections {
+		p := &projection{name: f("").Name(), factory: f}
+		if err := r.open(ctx, p); err != nil {
+			return nil, err
+		}
+		r.byName[p.name] = p
+		r.names = append(r.names, p.name)
+	}
+	return r, nil
+}
+
+func decodePayload(e domain.Event) (domain.Payload, error) {
+	return domain.DecodePayload(e.Type, e.Data)
+}
+
+// prefixFor names the tables of generation gen of a projection.
+func prefixFor(name string, gen int) string {
+	return name + "_g" + strconv.Itoa(gen) + "_"
+}
+
+// open loads or creates the serving instance of p, resetting it when its
+// version changed, and drops leftovers of interrupted rebuilds.
+func (r *Runner) open(ctx context.Context, p *projection) error {
+	tx, err := r.beginWrite(ctx)
+	if err != nil {
+		return fmt.Errorf("projections: %s: begin: %w", p.name, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+
+	version := p.factory("").Version()
+	var (
+		prefix     string
+		oldVersion int
+		gen        int
+	)
+	err = tx.QueryRowContext(ctx,
+		`SELECT prefix, version, generation FROM projection_current WHERE name = ?`, p.name).
+		Scan(&prefix, &oldVersion, &gen)
+	fresh := errors.Is(err, sql.ErrNoRows)
+	if err != nil && !fresh {
+		return fmt.Errorf("projections: %s: read current instance: %w", p.name, err)
+	}
+
+	// Leftovers of a rebuild that did not finish: any other instance.
+	others, err := otherPrefixes(ctx, tx.Tx, p.name, prefix)
+	if err != nil {
+		return err
+	}
+	for _, o := range others {
+		if err := dropInstance(ctx, tx.Tx, p.name, o); err != nil {
+			return err
+		}
+	}
+
+	switch {
+	case fresh:
+		gen, prefix = 1, prefixFor(p.name, 1)
+	case oldVersion != version:
+		r.reset = append(r.reset, p.name)
+		r.log.Info("projection version changed: rebuilding from the start",
+			"projection", p.name, "old_version", oldVersion, "version", version)
+		if err := dropInstance(ctx, tx.Tx, p.name, prefix); err != nil {
+			return err
+		}
+		gen++
+		prefix = prefixFor(p.name, gen)
+	}
+	inst := &instance{proj: p.factory(prefix), prefix: prefix, version: version, generation: gen}
+	if err := inst.proj.Setup(ctx, tx.Tx); err != nil {
+		return fmt.Errorf("projections: %s: setup %s: %w", p.name, prefix, err)
+	}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO projection_current (name, prefix, version, generation) VALUES (?, ?, ?, ?)
+		 ON CONFLICT (name) DO UPDATE SET prefix = excluded.prefix, version = excluded.version, generation = excluded.generation`,
+		p.name, prefix, version, gen); err != nil {
+		return fmt.Errorf("projections: %s: record current instance: %w", p.name, err)
+	}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO projection_checkpoints (name, prefix, version, position_commit, position_prepare) VALUES (?, ?, ?, 0, 0)
+		 ON CONFLICT (name, prefix) DO NOTHING`, p.name, prefix, version); err != nil {
+		return fmt.Errorf("projections: %s: create checkpoint: %w", p.name, err)
+	}
+	pos, err := readCheckpoint(ctx, tx.Tx, p.name, prefix)
+	if err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("projections: %s: commit setup: %w", p.name, err)
+	}
+	inst.pos = pos
+	p.cur = inst
+	return nil
+}
+
+// writeTx is a write transaction of the read-model database. It holds the
+// runner's write mutex until Commit or Rollback (whichever comes first).
+type writeTx struct {
+	*sql.Tx
+	release func()
+}
+
+func (t *writeTx) Commit() error {
+	defer t.release()
+	return t.Tx.Commit()
+}
+
+func (t *writeTx) Rollback() error {
+	defer t.release()
+	return t.Tx.Rollback()
+}
+
+// beginWrite begins a write transaction. Write transactions of the runner
+// are serialised in the process (SQLite has one writer; projections queueing
+// on a Go mutex wait for exactly as long as needed, where SQLite's busy
+// handler would sleep and poll), and each takes the database's write lock
+// with its first statement: SQLite starts transactions as readers, and one
+// that reads and then writes fails at once with SQLITE_BUSY (no busy wait)
+// when another connection committed in between. A no-op write takes the
+// lock up front, so writers of other processes queue on the busy timeout
+// instead. (Opening the database with immediate transactions does the same.)
+func (r *Runner) beginWrite(ctx context.Context) (*writeTx, error) {
+	r.wmu.Lock()
+	var once sync.Once
+	release := func() { once.Do(r.wmu.Unlock) }
+	tx, err := r.db.BeginTx(ctx, nil)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE projection_checkpoints SET version = version WHERE 0`); err != nil {
+		tx.Rollback() //nolint:errcheck // the error above is the one to report
+		release()
+		return nil, fmt.Errorf("take the write lock: %w", err)
+	}
+	return &writeTx{Tx: tx, release: release}, nil
+}
+
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func readCheckpoint(ctx context.Context, q queryer, name, prefix string) (domain.Position, error) {
+	var c, p int64
+	err := q.QueryRowContext(ctx,
+		`SELECT position_commit, position_prepare FROM projection_checkpoints WHERE name = ? AND prefix = ?`,
+		name, prefix).Scan(&c, &p)
+	if errors.Is(err, sql.ErrNoRows) {
+		return domain.Position{}, nil
+	}
+	if err != nil {
+		return domain.Position{}, fmt.Errorf("projections: %s: read checkpoint: %w", name, err)
+	}
+	return domain.Position{Commit: uint64(c), Prepare: uint64(p)}, nil
+}
+
+func writeCheckpoint(ctx context.Context, tx *sql.Tx, name, prefix string, version int, pos domain.Position) error {
+	_, err := tx.ExecContext(ctx,
+		`INSERT INTO projection_checkpoints (name, prefix, version, position_commit, position_prepare) VALUES (?, ?, ?, ?, ?)
+		 ON CONFLICT (name, prefix) DO UPDATE SET version = excluded.version,
+		 position_commit = excluded.position_commit, position_prepare = excluded.position_prepare`,
+		name, prefix, version, int64(pos.Commit), int64(pos.Prepare))
+	if err != nil {
+		return fmt.Errorf("projections: %s: write checkpoint: %w", name, err)
+	}
+	return nil
+}
+
+// otherPrefixes lists the instances of name recorded in the checkpoints table
+// other than keep.
+func otherPrefixes(ctx context.Context, q queryer, name, keep string) ([]string, error) {
+	rows, err := q.QueryContext(ctx,
+		`SELECT prefix FROM projection_checkpoints WHERE name = ? AND prefix <> ?`, name, keep)
+	if err != nil {
+		return nil, fmt.Errorf("projections: %s: list instances: %w", name, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, fmt.Errorf("projections: %s: list instances: %w", name, err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("projections: %s: list instances: %w", name, err)
+	}
+	return out, nil
+}
+
+// dropInstance drops every table and view whose name starts with prefix and
+// forgets the instance's checkpoint.
+func dropInstance(ctx context.Context, tx *sql.Tx, name, prefix string) error {
+	if prefix == "" {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx,
+		`SELECT type, name FROM sqlite_master WHERE type IN ('table', 'view') AND substr(name, 1, ?) = ?`,
+		len(prefix), prefix)
+	if err != nil {
+		return fmt.Errorf("projections: %s: list tables of %s: %w", name, prefix, err)
+	}
+	type obj struct{ kind, name string }
+	var objs []obj
+	for rows.Next() {
+		var o obj
+		if err := rows.Scan(&o.kind, &o.name); err != nil {
+			rows.Close()
+			return fmt.Errorf("projections: %s: list tables of %s: %w", name, prefix, err)
+		}
+		objs = append(objs, o)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("projections: %s: list tables of %s: %w", name, prefix, err)
+	}
+	// Views first: they may depend on the tables.
+	slices.SortStableFunc(objs, func(a, b obj) int {
+		switch {
+		case a.kind == b.kind:
+			return 0
+		case a.kind == "view":
+			return -1
+		}
+		return 1
+	})
+	for _, o := range objs {
+		stmt := "DROP TABLE IF EXISTS " + quoteIdent(o.name)
+		if o.kind == "view" {
+			stmt = "DROP VIEW IF EXISTS " + quoteIdent(o.name)
+		}
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("projections: %s: drop %s: %w", name, o.name, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx,
+		`DELETE FROM projection_checkpoints WHERE name = ? AND prefix = ?`, name, prefix); err != nil {
+		return fmt.Errorf("projections: %s: forget instance %s: %w", name, prefix, err)
+	}
+	return nil
+}
+
+func quoteIdent(s string) string {
+	out := make([]byte, 0, len(s)+2)
+	out = append(out, '"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' {
+			out = append(out, '"')
+		}
+		out = append(out, s[i])
+	}
+	return string(append(out, '"'))
+}
+
+// Reset lists the projections NewRunner found at another version and
+// restarted from the beginning of the log in fresh tables.
+func (r *Runner) Reset() []string { return slices.Clone(r.reset) }
+
+// DB returns the read-model database. Queries read the tables of the
+// instance Current returns.
+func (r *Runner) DB() *sql.DB { return r.db }
+
+// Names lists the registered projections in registration order.
+func (r *Runner) Names() []string { return slices.Clone(r.names) }
+
+// Current returns the instance of the named projection that serves queries,
+// or nil for an unknown name. After a rebuild swaps instances, Current returns
+// the new one; callers must not keep the result across requests.
+func (r *Runner) Current(name string) Projector {
+	p := r.byName[name]
+	if p == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return p.cur.proj
+}
+
+// Checkpoint returns the position of the last event applied to the serving
+// instance of the named projection (zero: none yet).
+func (r *Runner) Checkpoint(name string) (domain.Position, error) {
+	p := r.byName[name]
+	if p == nil {
+		return domain.Position{}, fmt.Errorf("projections: %q: %w", name, ErrUnknownProjection)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return p.cur.pos, nil
+}
+
+// Apply applies events, in global order, to the serving instance of the named
+// projection in one transaction that also advances its checkpoint to the last
+// event. Events at or before the checkpoint are skipped, so redelivering
+// already applied events has no effect; events must be in increasing position
+// order. On error nothing is applied and the checkpoint does not move.
+func (r *Runner) Apply(ctx context.Context, name string, events []domain.Event) error {
+	p := r.byName[name]
+	if p == nil {
+		return fmt.Errorf("projections: %q: %w", name, ErrUnknownProjection)
+	}
+	p.apply.Lock()
+	defer p.apply.Unlock()
+	r.mu.Lock()
+	inst := p.cur
+	from := inst.pos
+	r.mu.Unlock()
+
+	batch := make([]Envelope, 0, len(events))
+	last := from
+	for _, e := range events {
+		if e.Position.Compare(last) <= 0 {
+			continue
+		}
+		env, ok, err := r.envelope(e)
+		if err != nil {
+			return fmt.Errorf("projections: %s: %w", name, err)
+		}
+		last = e.Position
+		if ok {
+			batch = append(batch, env)
+		}
+	}
+	if !from.Less(last) {
+		return nil
+	}
+	if err := r.commit(ctx, []*instance{inst}, batch, last); err != nil {
+		at := last
+		if len(batch) > 0 {
+			at = batch[0].Position
+		}
+		return fmt.Errorf("projections: %s at %s: %w", name, at, err)
+	}
+	r.advance(map[*instance]domain.Position{inst: last})
+	return nil
+}
+
+// envelope decodes e. ok is false for an event type this build does not
+// know (domain.ErrUnknownEventType): projections never see it, but
+// checkpoints pass it. Decoded payloads are shared between projections (and
+// cached for the other subscriptions): projectors must not modify them.
+func (r *Runner) envelope(e domain.Event) (env Envelope, ok bool, err error) {
+	if pl, hit := r.cache.get(e.Position, e.ID); hit {
+		return Envelope{Event: e, Payload: pl}, pl != nil, nil
+	}
+	pl, err := r.decode(e)
+	if errors.Is(err, domain.ErrUnknownEventType) {
+		r.cache.put(e.Position, e.ID, nil)
+		return Envelope{}, false, nil
+	}
+	if err != nil {
+		return Envelope{}, false, fmt.Errorf("decode event %s (%s) at %s: %w", e.ID, e.Type, e.Position, err)
+	}
+	r.cache.put(e.Position, e.ID, pl)
+	return Envelope{Event: e, Payload: pl}, true, nil
+}
+
+// payloadCache keeps the most recently decoded payloads so that the live
+// subscriptions of the projections, which move through the log together,
+// decode each event once instead of once per projection.
+type payloadCache struct {
+	mu    sync.Mutex
+	slots []cached
+}
+
+type cached struct {
+	pos domain.Position
+	id  string
+	pl  domain.Payload
+}
+
+func newPayloadCache(n int) *payloadCache { return &payloadCache{slots: make([]cached, n)} }
+
+func (c *payloadCache) slot(pos domain.Position) int {
+	return int((pos.Commit ^ pos.Prepare*31) % uint64(len(c.slots)))
+}
+
+func (c *payloadCache) get(pos domain.Position, id string) (domain.Payload, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.slots[c.slot(pos)]
+	if s.id == id && s.pos == pos {
+		return s.pl, true
+	}
+	return nil, false
+}
+
+func (c *payloadCache) put(pos domain.Position, id string, pl domain.Payload) {
+	c.mu.Lock()
+	c.slots[c.slot(pos)] = cached{pos: pos, id: id, pl: pl}
+	c.mu.Unlock()
+}
+
+// commit applies batch to every instance, each receiving the events after its
+// own checkpoint, advances their checkpoints to upTo (the position of the last
+// event read, which may be of an unknown type and absent from batch) and
+// commits, in one transaction.
+func (r *Runner) commit(ctx context.Context, insts []*instance, batch []Envelope, upTo domain.Position) error {
+	tx, err := r.beginWrite(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	r.mu.Lock()
+	froms := make([]domain.Position, len(insts))
+	for i, in := range insts {
+		froms[i] = in.pos
+	}
+	r.mu.Unlock()
+	for i, in := range insts {
+		part := batch
+		for len(part) > 0 && part[0].Position.Compare(froms[i]) <= 0 {
+			part = part[1:]
+		}
+		if !froms[i].Less(upTo) {
+			continue
+		}
+		if len(part) > 0 {
+			if err := in.proj.Apply(ctx, tx.Tx, part); err != nil {
+				return fmt.Errorf("apply: %w", err)
+			}
+		}
+		if err := writeCheckpoint(ctx, tx.Tx, in.proj.Name(), in.prefix, in.version, upTo); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// advance records committed checkpoints (only ever forward), clears the
+// stuck state of the projections that moved, and wakes WaitFor.
+func (r *Runner) advance(to map[*instance]domain.Position) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for in, pos := range to {
+		if in.pos.Less(pos) {
+			in.pos = pos
+		}
+	}
+	for _, p := range r.byName {
+		if _, ok := to[p.cur]; ok && p.stuck && p.stuckAt.Compare(p.cur.pos) <= 0 {
+			p.stuck, p.lastErr = false, nil
+		}
+	}
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// MarkStuck records that the named projection keeps failing at the event at
+// position at; Positions reports it unhealthy until its checkpoint passes at.
+func (r *Runner) MarkStuck(name string, at domain.Position, err error) {
+	p := r.byName[name]
+	if p == nil {
+		return
+	}
+	r.mu.Lock()
+	p.stuck, p.stuckAt, p.lastErr = true, at, err
+	r.mu.Unlock()
+	r.log.Error("projection stuck", "projection", name, "position", at.String(), "error", err)
+}
+
+// WaitFor returns nil once every projection's serving instance has applied
+// the event at pos (or later ones), or ctx's error when ctx ends first.
+func (r *Runner) WaitFor(ctx context.Context, pos domain.Position) error {
+	for {
+		r.mu.Lock()
+		done := true
+		for _, p := range r.byName {
+			if p.cur.pos.Less(pos) {
+				done = false
+				break
+			}
+		}
+		ch := r.changed
+		r.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		}
+	}
+}
+
+// WaitForProjection returns nil once the serving instance of the named
+// projection has applied the event at pos (or later ones), or ctx's error
+// when ctx ends first.
+func (r *Runner) WaitForProjection(ctx context.Context, name string, pos domain.Position) error {
+	p := r.byName[name]
+	if p == nil {
+		return fmt.Errorf("projections: %q: %w", name, ErrUnknownProjection)
+	}
+	for {
+		r.mu.Lock()
+		done := !p.cur.pos.Less(pos)
+		ch := r.changed
+		r.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		}
+	}
+}
+
+// Status is the state of one projection, for health checks and metrics.
+type Status struct {
+	Name     string
+	Prefix   string // table prefix of the serving instance
+	Version  int
+	Position domain.Position // last applied event; zero: none yet
+	Healthy  bool            // false while it keeps failing at StuckAt
+	StuckAt  domain.Position // the event it cannot apply, when unhealthy
+	Err      string          // the last failure, when unhealthy
+}
+
+// Behind returns how far s is behind head in position units: events for the
+// embedded stores (dense positions), log bytes for EventStoreDB. Zero when it
+// has reached head.
+func (s Status) Behind(head domain.Position) uint64 {
+	if !s.Position.Less(head) {
+		return 0
+	}
+	return head.Commit - s.Position.Commit
+}
+
+// Positions reports every projection's state, in registration order.
+func (r *Runner) Positions() []Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Status, 0, len(r.names))
+	for _, n := range r.names {
+		p := r.byName[n]
+		s := Status{Name: n, Prefix: p.cur.prefix, Version: p.cur.version, Position: p.cur.pos, Healthy: !p.stuck}
+		if p.stuck {
+			s.StuckAt = p.stuckAt
+			if p.lastErr != nil {
+				s.Err = p.lastErr.Error()
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// Healthy reports whether no projection is stuck.
+func (r *Runner) Healthy() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range r.byName {
+		if p.stuck {
+			return false
+		}
+	}
+	return true
+}
+
+// PolicyCheckpoint returns the position up to which the named policy has
+// handled the log (zero: nothing yet).
+func (r *Runner) PolicyCheckpoint(ctx context.Context, policy string) (domain.Position, error) {
+	return readCheckpoint(ctx, r.db, "policy:"+policy, "")
+}
+
+// SavePolicyCheckpoint records that the named policy has handled every event
+// up to pos. Policies issue idempotent commands, so a checkpoint that lags
+// behind (after a crash) only makes them decide again, never act twice.
+func (r *Runner) SavePolicyCheckpoint(ctx context.Context, policy string, pos domain.Position) error {
+	tx, err := r.beginWrite(ctx)
+	if err != nil {
+		return fmt.Errorf("projections: policy %s: begin: %w", policy, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	if err := writeCheckpoint(ctx, tx.Tx, "policy:"+policy, "", 0, pos); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("projections: policy %s: commit checkpoint: %w", policy, err)
+	}
+	return nil
+}
+
+// CatchUp applies the log to the serving instances of the named projections
+// (all when none is named) straight from log, decoding each event once and
+// applying big batches, one transaction per batch for all of them, until the
+// end of the log. It is the fast path after a reset or a long stop; the live
+// flow then continues from the checkpoints it leaves.
+func (r *Runner) CatchUp(ctx context.Context, log EventLog, names ...string) error {
+	ps, err := r.pick(names)
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		p.apply.Lock()
+		defer p.apply.Unlock()
+	}
+	insts := make([]*instance, len(ps))
+	r.mu.Lock()
+	for i, p := range ps {
+		insts[i] = p.cur
+	}
+	r.mu.Unlock()
+	_, err = r.replay(ctx, log, insts, domain.Position{})
+	return err
+}
+
+func (r *Runner) pick(names []string) ([]*projection, error) {
+	if len(names) == 0 {
+		names = r.names
+	}
+	out := make([]*projection, 0, len(names))
+	seen := map[string]bool{}
+	for _, n := range names {
+		p := r.byName[n]
+		if p == nil {
+			return nil, fmt.Errorf("projections: %q: %w", n, ErrUnknownProjection)
+		}
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, p)
+		}
+	}
+	// A fixed order keeps lock acquisition consistent.
+	slices.SortFunc(out, func(a, b *projection) int {
+		switch {
+		case a.name < b.name:
+			return -1
+		case a.name > b.name:
+			return 1
+		}
+		return 0
+	})
+	return out, nil
+}
+
+// replay reads the log after the lowest checkpoint of insts (and at least
+// after floor) to its end and applies it to insts in batches. It returns the
+// position of the last event read.
+func (r *Runner) replay(ctx context.Context, log EventLog, insts []*instance, floor domain.Position) (domain.Position, error) {
+	r.mu.Lock()
+	from := domain.Position{}
+	for i, in := range insts {
+		if i == 0 || in.pos.Less(from) {
+			from = in.pos
+		}
+	}
+	r.mu.Unlock()
+	if from.Less(floor) {
+		from = floor
+	}
+	last, flushed := from, from
+	batch := make([]Envelope, 0, r.batchSize)
+	flush := func() error {
+		if !flushed.Less(last) {
+			return nil
+		}
+		if err := r.commit(ctx, insts, batch, last); err != nil {
+			return fmt.Errorf("projections: replay after %s: %w", flushed, err)
+		}
+		to := make(map[*instance]domain.Position, len(insts))
+		for _, in := range insts {
+			to[in] = last
+		}
+		r.advance(to)
+		batch, flushed = batch[:0], last
+		return nil
+	}
+	for e, err := range log.ReadAll(ctx, from) {
+		if err != nil {
+			return last, fmt.Errorf("projections: replay: read log after %s: %w", last, err)
+		}
+		env, ok, err := r.envelope(e)
+		if err != nil {
+			return last, fmt.Errorf("projections: replay: %w", err)
+		}
+		last = e.Position
+		if !ok {
+			continue
+		}
+		batch = append(batch, env)
+		if len(batch) >= r.batchSize {
+			if err := flush(); err != nil {
+				return last, err
+			}
+		}
+	}
+	return last, flush()
+}

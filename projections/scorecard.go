@@ -1,0 +1,854 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"slices"
+	"time"
+
+	"perfledger/domain"
+	"perfledger/domain/scoring"
+)
+
+// scoreSchema holds what the weekly and monthly scores are computed from, and
+// the computed scores with the events behind them.
+const scoreSchema = `
+CREATE TABLE IF NOT EXISTS {p}sc_contrib (
+	member_id TEXT NOT NULL,
+	week TEXT NOT NULL,
+	source_id TEXT NOT NULL,
+	source TEXT NOT NULL,
+	currency TEXT NOT NULL,
+	month TEXT NOT NULL,
+	amount INTEGER NOT NULL,
+	event_id TEXT NOT NULL,
+	voided_by TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (member_id, week, source_id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS {p}sc_contrib_source ON {p}sc_contrib (source_id);
+CREATE TABLE IF NOT EXISTS {p}sc_ratings (
+	event_id TEXT PRIMARY KEY,
+	member_id TEXT NOT NULL,
+	period TEXT NOT NULL,
+	kind TEXT NOT NULL,
+	rating INTEGER NOT NULL,
+	position INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS {p}sc_ratings_member ON {p}sc_ratings (member_id, kind, period);
+CREATE TABLE IF NOT EXISTS {p}sc_targets (
+	target_id TEXT PRIMARY KEY,
+	subject_id TEXT NOT NULL,
+	kpi TEXT NOT NULL,
+	period TEXT NOT NULL,
+	value INTEGER NOT NULL,
+	event_ids TEXT NOT NULL,
+	position INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS {p}sc_targets_subject ON {p}sc_targets (subject_id, period);
+CREATE TABLE IF NOT EXISTS {p}sc_weeks (
+	member_id TEXT NOT NULL,
+	week TEXT NOT NULL,
+	total INTEGER NOT NULL,
+	card TEXT NOT NULL,
+	PRIMARY KEY (member_id, week)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS {p}sc_months (
+	member_id TEXT NOT NULL,
+	month TEXT NOT NULL,
+	card TEXT NOT NULL,
+	PRIMARY KEY (member_id, month)
+) WITHOUT ROWID
+`
+
+// scoreKeeper folds the events that scores are made of and recomputes the
+// dirty weeks and months at the end of a batch. It is shared by the
+// scorecard and the leaderboard (weekly score), each with its own tables.
+//
+// Contributions are kept by source (activity kind, or "sale"); a week or
+// month is scored with the rule set in force on its first day, which maps
+// sources to KPIs.
+type scoreKeeper struct {
+	book   *rulesBook
+	org    *orgCache // the caller resets it on every organisation event
+	weeks  map[memberPeriod]struct{}
+	months map[memberPeriod]struct{}
+	// targets caches each member's TargetSets (by position) during recompute.
+	targetRows map[string][]scTarget
+	// contribs holds the contributions not yet written to sc_contrib.
+	contribs rowBuffer
+	// cards: whether the weekly and monthly cards are stored as JSON (the
+	// scorecard serves them; the leaderboard only needs the totals).
+	cards bool
+}
+
+type scTarget struct {
+	period, kpi string
+	value       int64
+	events      []string
+}
+
+func newScoreKeeper(book *rulesBook, org *orgCache) *scoreKeeper {
+	return &scoreKeeper{book: book, org: org, weeks: map[memberPeriod]struct{}{}, months: map[memberPeriod]struct{}{},
+		targetRows: map[string][]scTarget{}, cards: true, contribs: rowBuffer{
+			head: `INSERT OR IGNORE INTO {p}sc_contrib (source_id, member_id, source, currency, week, month, amount, event_id) VALUES `,
+			cols: 8,
+		}}
+}
+
+func (k *scoreKeeper) dirtyAt(memberID string, t time.Time) {
+	w := domain.PeriodOf(domain.PeriodWeek, t).String()
+	k.dirtyWeek(memberID, w)
+	k.months[memberPeriod{memberID, domain.PeriodOf(domain.PeriodMonth, t).String()}] = struct{}{}
+}
+
+// dirtyWeek marks a week and the months it overlaps.
+func (k *scoreKeeper) dirtyWeek(memberID, week string) {
+	k.weeks[memberPeriod{memberID, week}] = struct{}{}
+	if w, err := domain.ParsePeriod(week); err == nil {
+		k.months[memberPeriod{memberID, domain.PeriodOf(domain.PeriodMonth, w.Start()).String()}] = struct{}{}
+		k.months[memberPeriod{memberID, domain.PeriodOf(domain.PeriodMonth, w.End().AddDate(0, 0, -1)).String()}] = struct{}{}
+	}
+}
+
+func (k *scoreKeeper) dirtyPeriod(memberID, period string) {
+	p, err := domain.ParsePeriod(period)
+	if err != nil {
+		return
+	}
+	switch p.Kind {
+	case domain.PeriodWeek:
+		k.dirtyWeek(memberID, p.String())
+	case domain.PeriodMonth:
+		k.months[memberPeriod{memberID, p.String()}] = struct{}{}
+	}
+}
+
+// apply folds one event (the org events are applied by the caller).
+func (k *scoreKeeper) apply(ctx context.Context, s *stmts, e Envelope) error {
+	switch ev := e.Payload.(type) {
+	case *domain.ScoringRulesPublished:
+		ok, err := k.book.add(ctx, s, e, ev)
+		if err != nil || !ok {
+			return err
+		}
+		return k.dirtyFrom(ctx, s, ev.EffectiveFrom)
+	case *domain.ActivityLogged:
+		return k.contribute(ctx, s, e, "activity:"+ev.ActivityID, ev.MemberID, ev.Kind, "", ev.OccurredAt, ev.Quantity)
+	case *domain.SaleClosed:
+		return k.contribute(ctx, s, e, "sale:"+ev.SaleID, ev.MemberID, scoring.SourceSale, ev.Currency, ev.OccurredAt, ev.AmountMinor)
+	case *domain.ActivityVoided:
+		return k.void(ctx, s, e, "activity:"+ev.ActivityID)
+	case *domain.SaleReversed:
+		return k.void(ctx, s, e, "sale:"+ev.SaleID)
+	case *domain.QualityAssessed:
+		week := ev.Week
+		if ev.Day != "" {
+			d, err := domain.ParseDate(ev.Day)
+			if err != nil {
+				return nil
+			}
+			week = domain.PeriodOf(domain.PeriodWeek, d).String()
+		}
+		week = canonicalPeriod(week)
+		k.dirtyWeek(ev.MemberID, week)
+		return s.exec(ctx, `INSERT OR IGNORE INTO {p}sc_ratings (event_id, member_id, period, kind, rating, position) VALUES (?, ?, ?, 'quality', ?, ?)`,
+			e.ID, ev.MemberID, week, ev.Rating, int64(e.Position.Commit))
+	case *domain.ManagerRatingRecorded:
+		month := canonicalPeriod(ev.Month)
+		k.months[memberPeriod{ev.MemberID, month}] = struct{}{}
+		return s.exec(ctx, `INSERT OR IGNORE INTO {p}sc_ratings (event_id, member_id, period, kind, rating, position) VALUES (?, ?, ?, 'manager', ?, ?)`,
+			e.ID, ev.MemberID, month, ev.Rating, int64(e.Position.Commit))
+	case *domain.EvaluationFinalized:
+		month := canonicalPeriod(ev.Month)
+		k.months[memberPeriod{ev.MemberID, month}] = struct{}{}
+		return s.exec(ctx, `INSERT OR IGNORE INTO {p}sc_ratings (event_id, member_id, period, kind, rating, position) VALUES (?, ?, ?, 'final', ?, ?)`,
+			e.ID, ev.MemberID, month, ev.Band, int64(e.Position.Commit))
+	case *domain.TargetSet:
+		if ev.SubjectKind != domain.SubjectMember {
+			return nil
+		}
+		period := canonicalPeriod(ev.Period)
+		k.dirtyPeriod(ev.SubjectID, period)
+		return s.exec(ctx, `INSERT OR REPLACE INTO {p}sc_targets (target_id, subject_id, kpi, period, value, event_ids, position)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, ev.TargetID, ev.SubjectID, ev.KPI, period, int64(ev.Value), jsonText([]string{e.ID}), int64(e.Position.Commit))
+	case *domain.TargetRevised:
+		var subject, period, ids string
+		found, err := s.row(ctx, `SELECT subject_id, period, event_ids FROM {p}sc_targets WHERE target_id = ?`, []any{ev.TargetID}, &subject, &period, &ids)
+		if err != nil || !found {
+			return err
+		}
+		var list []string
+		_ = json.Unmarshal([]byte(ids), &list)
+		k.dirtyPeriod(subject, period)
+		return s.exec(ctx, `UPDATE {p}sc_targets SET value = ?, event_ids = ? WHERE target_id = ?`,
+			int64(ev.NewValue), jsonText(append(list, e.ID)), ev.TargetID)
+	case *domain.PromotionEffected:
+		return k.dirtyAll(ctx, s, ev.MemberID)
+	case *domain.PromotionRescinded:
+		return k.dirtyAll(ctx, s, ev.MemberID)
+	}
+	return nil
+}
+
+func (k *scoreKeeper) contribute(ctx context.Context, s *stmts, e Envelope, id, memberID, source, currency string, at time.Time, amount int64) error {
+	k.dirtyAt(memberID, at)
+	return k.contribs.add(ctx, s, id, memberID, source, currency, domain.PeriodOf(domain.PeriodWeek, at).String(),
+		domain.PeriodOf(domain.PeriodMonth, at).String(), amount, e.ID)
+}
+
+// dirtyFrom marks every scored week and month that starts on or after a
+// rule set's effective day.
+func (k *scoreKeeper) dirtyFrom(ctx context.Context, s *stmts, effectiveFrom string) error {
+	day, err := domain.ParseDate(effectiveFrom)
+	if err != nil {
+		return nil
+	}
+	for _, q := range []struct{ sql, from string }{
+		{`SELECT member_id, week FROM {p}sc_weeks WHERE week >= ?`, domain.PeriodOf(domain.PeriodWeek, day).String()},
+		{`SELECT member_id, month FROM {p}sc_months WHERE month >= ?`, domain.PeriodOf(domain.PeriodMonth, day).String()},
+	} {
+		rows, err := s.query(ctx, q.sql, q.from)
+		if err != nil {
+			return err
+		}
+		var mps []memberPeriod
+		for rows.Next() {
+			var mp memberPeriod
+			if err := rows.Scan(&mp.member, &mp.period); err != nil {
+				rows.Close()
+				return err
+			}
+			mps = append(mps, mp)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, mp := range mps {
+			k.dirtyPeriod(mp.member, mp.period)
+		}
+	}
+	return nil
+}
+
+func (k *scoreKeeper) void(ctx context.Context, s *stmts, e Envelope, source string) error {
+	if err := k.contribs.flush(ctx, s); err != nil {
+		return err
+	}
+	var memberID, week, month string
+	found, err := s.row(ctx, `SELECT member_id, week, month FROM {p}sc_contrib WHERE source_id = ? AND voided_by = ''`, []any{source}, &memberID, &week, &month)
+	if err != nil || !found {
+		return err
+	}
+	k.dirtyWeek(memberID, week)
+	k.months[memberPeriod{memberID, month}] = struct{}{}
+	return s.exec(ctx, `UPDATE {p}sc_contrib SET voided_by = ? WHERE source_id = ?`, e.ID, source)
+}
+
+// dirtyAll marks every scored week and month of a member (a role change
+// changes the default targets).
+func (k *scoreKeeper) dirtyAll(ctx context.Context, s *stmts, memberID string) error {
+	for _, q := range []string{`SELECT week FROM {p}sc_weeks WHERE member_id = ?`, `SELECT month FROM {p}sc_months WHERE member_id = ?`} {
+		rows, err := s.query(ctx, q, memberID)
+		if err != nil {
+			return err
+		}
+		var ps []string
+		for rows.Next() {
+			var p string
+			if err := rows.Scan(&p); err != nil {
+				rows.Close()
+				return err
+			}
+			ps = append(ps, p)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, p := range ps {
+			k.dirtyPeriod(memberID, p)
+		}
+	}
+	return nil
+}
+
+// KPILine is one KPI of a weekly scorecard. Actual is a count, or minor
+// units for money (ActualText renders it); Target is in the KPI's unit (major
+// units for money); Contribution is 100 × weight × attainment, its share of Q.
+type KPILine struct {
+	KPI          string       `json:"kpi"`
+	Actual       int64        `json:"actual"`
+	ActualText   string       `json:"actual_text"`
+	Target       domain.Fixed `json:"target"`
+	TargetSet    bool         `json:"target_set"` // false: derived from the role norm
+	Attainment   domain.Fixed `json:"attainment"`
+	Weight       domain.Fixed `json:"weight"`
+	Contribution domain.Fixed `json:"contribution"`
+	Events       []string     `json:"events"`
+}
+
+// Rating is a rating and the event that recorded it.
+type Rating struct {
+	Rating  int    `json:"rating"`
+	EventID string `json:"event_id"`
+}
+
+// ScorecardWeek is a member's week: each KPI and Q, q and W. When no
+// quality rating was recorded HasQuality is false, Quality is null and
+// W = Q (Note says so).
+type ScorecardWeek struct {
+	Position   string        `json:"position"`
+	MemberID   string        `json:"member_id"`
+	Week       string        `json:"week"`
+	Role       string        `json:"role"`
+	KPIs       []KPILine     `json:"kpis"`
+	Quantity   domain.Fixed  `json:"quantity"`
+	Quality    *domain.Fixed `json:"quality"`
+	HasQuality bool          `json:"has_quality"`
+	Ratings    []Rating      `json:"ratings"`
+	Total      domain.Fixed  `json:"total"`
+	Display    string        `json:"display"`
+	Note       string        `json:"note,omitempty"`
+	Targets    []string      `json:"target_events"`
+}
+
+// MonthWeek is a week's share of a monthly roll-up.
+type MonthWeek struct {
+	Week        string       `json:"week"`
+	WorkingDays int          `json:"working_days"`
+	Total       domain.Fixed `json:"total"`
+}
+
+// ScorecardMonth is a member's month: R, O, M and the provisional E and band
+// as computed now. Once an EvaluationFinalized locks the month, Provisional
+// is false and FinalizedEvent names it (the locked figures are in the
+// evaluation register). A missing component is null and left out of E.
+type ScorecardMonth struct {
+	Position       string        `json:"position"`
+	MemberID       string        `json:"member_id"`
+	Month          string        `json:"month"`
+	Role           string        `json:"role"`
+	Weeks          []MonthWeek   `json:"weeks"`
+	Rollup         *domain.Fixed `json:"rollup"`
+	Revenue        int64         `json:"revenue_minor"`
+	RevenueTarget  domain.Fixed  `json:"revenue_target"`
+	Objective      *domain.Fixed `json:"objective"`
+	ManagerRating  *Rating       `json:"manager_rating"`
+	Manager        *domain.Fixed `json:"manager"`
+	Evaluation     *domain.Fixed `json:"evaluation"`
+	Display        string        `json:"display,omitempty"`
+	Band           int           `json:"band,omitempty"`
+	BandLabel      string        `json:"band_label,omitempty"`
+	Provisional    bool          `json:"provisional"`
+	FinalizedEvent string        `json:"finalized_event,omitempty"` // the EvaluationFinalized that locked the month
+	RevenueEvents  []string      `json:"revenue_events"`
+	TargetEvents   []string      `json:"target_events"`
+	RulesVersion   int           `json:"rules_version"`
+	Note           string        `json:"note,omitempty"`
+}
+
+// scoreHooks are told of every week and month recomputed (nil: nothing is
+// scored for it any more).
+type scoreHooks struct {
+	week  func(memberID, week string, w *ScorecardWeek) error
+	month func(memberID, month string, m *ScorecardMonth) error
+}
+
+// recompute scores every dirty week, then every dirty month, telling hooks.
+func (k *scoreKeeper) recompute(ctx context.Context, s *stmts, hooks scoreHooks) error {
+	if err := k.contribs.flush(ctx, s); err != nil {
+		return err
+	}
+	clear(k.targetRows)
+	defer clear(k.targetRows)
+	weeks := sortedKeys(k.weeks)
+	for _, mp := range weeks {
+		w, ok, err := k.week(ctx, s, mp.member, mp.period)
+		if err != nil {
+			return fmt.Errorf("week %s of %s: %w", mp.period, mp.member, err)
+		}
+		if !ok {
+			if err := s.exec(ctx, `DELETE FROM {p}sc_weeks WHERE member_id = ? AND week = ?`, mp.member, mp.period); err != nil {
+				return err
+			}
+		} else if err := s.exec(ctx, `INSERT OR REPLACE INTO {p}sc_weeks (member_id, week, total, card) VALUES (?, ?, ?, ?)`,
+			mp.member, mp.period, int64(w.Total), k.card(w)); err != nil {
+			return err
+		}
+		if hooks.week != nil {
+			var wp *ScorecardWeek
+			if ok {
+				wp = &w
+			}
+			if err := hooks.week(mp.member, mp.period, wp); err != nil {
+				return err
+			}
+		}
+	}
+	for _, mp := range sortedKeys(k.months) {
+		m, err := k.month(ctx, s, mp.member, mp.period)
+		if err != nil {
+			return fmt.Errorf("month %s of %s: %w", mp.period, mp.member, err)
+		}
+		if err := s.exec(ctx, `INSERT OR REPLACE INTO {p}sc_months (member_id, month, card) VALUES (?, ?, ?)`,
+			mp.member, mp.period, k.card(m)); err != nil {
+			return err
+		}
+		if hooks.month != nil {
+			if err := hooks.month(mp.member, mp.period, &m); err != nil {
+				return err
+			}
+		}
+	}
+	clear(k.weeks)
+	clear(k.months)
+	return nil
+}
+
+// card is the stored text of a weekly or monthly card ("" when the keeper
+// stores no cards).
+func (k *scoreKeeper) card(v any) string {
+	if !k.cards {
+		return ""
+	}
+	return jsonText(v)
+}
+
+func sortedKeys(m map[memberPeriod]struct{}) []memberPeriod {
+	out := make([]memberPeriod, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(a, b memberPeriod) int {
+		if a.member != b.member {
+			return compareStrings(a.member, b.member)
+		}
+		return compareStrings(a.period, b.period)
+	})
+	return out
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// scoringRole returns the role a member held on day t, falling back to a
+// salesperson for a role the rule set has no norm for.
+func scoringRole(ctx context.Context, s *stmts, org *orgCache, rules scoring.Rules, memberID string, t time.Time) (string, error) {
+	role, err := org.roleAt(ctx, s, memberID, t)
+	if err != nil {
+		return "", err
+	}
+	if _, err := rules.NormMultiplier(role); err != nil {
+		return scoring.RoleSalesperson, nil
+	}
+	return role, nil
+}
+
+// targets returns the member's TargetSets for a period and their events.
+// The member's targets of every period are read once per recompute.
+func (k *scoreKeeper) targets(ctx context.Context, s *stmts, memberID string, per domain.Period) (map[scoring.TargetKey]domain.Fixed, []string, error) {
+	all, ok := k.targetRows[memberID]
+	if !ok {
+		rows, err := s.query(ctx, `SELECT period, kpi, value, event_ids FROM {p}sc_targets WHERE subject_id = ? ORDER BY position`, memberID)
+		if err != nil {
+			return nil, nil, err
+		}
+		for rows.Next() {
+			var t scTarget
+			var ids string
+			if err := rows.Scan(&t.period, &t.kpi, &t.value, &ids); err != nil {
+				rows.Close()
+				return nil, nil, err
+			}
+			_ = json.Unmarshal([]byte(ids), &t.events)
+			all = append(all, t)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, err
+		}
+		k.targetRows[memberID] = all
+	}
+	set := map[scoring.TargetKey]domain.Fixed{}
+	events := []string{}
+	name := per.String()
+	for _, t := range all {
+		if t.period != name {
+			continue
+		}
+		set[scoring.TargetKey{KPI: t.kpi, Period: per}] = domain.Fixed(t.value)
+		events = append(events, t.events...)
+	}
+	return set, events, nil
+}
+
+// week scores one member-week; ok is false when nothing was recorded for it.
+func (k *scoreKeeper) week(ctx context.Context, s *stmts, memberID, week string) (ScorecardWeek, bool, error) {
+	per, err := domain.ParsePeriod(week)
+	if err != nil {
+		return ScorecardWeek{}, false, nil
+	}
+	rules := k.book.at(per.Start())
+	actuals := map[string]int64{}
+	events := map[string][]string{}
+	rows, err := s.query(ctx, `SELECT source, currency, amount, event_id FROM {p}sc_contrib WHERE member_id = ? AND week = ? AND voided_by = ''
+		ORDER BY event_id`, memberID, week)
+	if err != nil {
+		return ScorecardWeek{}, false, err
+	}
+	n := 0
+	for rows.Next() {
+		var source, currency, id string
+		var amount int64
+		if err := rows.Scan(&source, &currency, &amount, &id); err != nil {
+			rows.Close()
+			return ScorecardWeek{}, false, err
+		}
+		kpi, ok := rules.KPIForSource(source)
+		if !ok || (kpi.Money() && currency != rules.Currency) {
+			continue
+		}
+		actuals[kpi.Code] += amount
+		events[kpi.Code] = append(events[kpi.Code], id)
+		n++
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return ScorecardWeek{}, false, err
+	}
+	var ratings []Rating
+	rrows, err := s.query(ctx, `SELECT rating, event_id FROM {p}sc_ratings WHERE member_id = ? AND kind = 'quality' AND period = ? ORDER BY position`, memberID, week)
+	if err != nil {
+		return ScorecardWeek{}, false, err
+	}
+	for rrows.Next() {
+		var r Rating
+		if err := rrows.Scan(&r.Rating, &r.EventID); err != nil {
+			rrows.Close()
+			return ScorecardWeek{}, false, err
+		}
+		ratings = append(ratings, r)
+	}
+	rrows.Close()
+	if err := rrows.Err(); err != nil {
+		return ScorecardWeek{}, false, err
+	}
+	if n == 0 && len(ratings) == 0 {
+		return ScorecardWeek{}, false, nil
+	}
+	role, err := scoringRole(ctx, s, k.org, rules, memberID, per.End().AddDate(0, 0, -1))
+	if err != nil {
+		return ScorecardWeek{}, false, err
+	}
+	set, targetEvents, err := k.targets(ctx, s, memberID, per)
+	if err != nil {
+		return ScorecardWeek{}, false, err
+	}
+	targets, err := rules.Targets(role, per, set)
+	if err != nil {
+		return ScorecardWeek{}, false, err
+	}
+	ints := make([]int, len(ratings))
+	for i, r := range ratings {
+		ints[i] = r.Rating
+	}
+	ws, err := rules.Week(actuals, targets, ints)
+	if err != nil {
+		return ScorecardWeek{}, false, err
+	}
+	card := ScorecardWeek{MemberID: memberID, Week: week, Role: role, Quantity: ws.Quantity, HasQuality: ws.HasQuality,
+		Ratings: nonNilRatings(ratings), Total: ws.Total, Display: ws.Total.Round2(), Targets: targetEvents, KPIs: []KPILine{}}
+	if ws.HasQuality {
+		q := ws.Quality
+		card.Quality = &q
+	} else {
+		card.Note = "no quality rating this week: W = Q"
+	}
+	for _, kp := range rules.KPIs {
+		a := ws.Attainments[kp.Code]
+		line := KPILine{KPI: kp.Code, Actual: actuals[kp.Code], Target: targets[kp.Code],
+			TargetSet: hasKey(set, scoring.TargetKey{KPI: kp.Code, Period: per}), Attainment: a, Weight: kp.Weight,
+			Contribution: fixedProduct100(kp.Weight, a), Events: nonNil(events[kp.Code])}
+		line.ActualText = fmt.Sprint(line.Actual)
+		if kp.Money() {
+			line.ActualText = minorString(line.Actual)
+		}
+		card.KPIs = append(card.KPIs, line)
+	}
+	return card, true, nil
+}
+
+func hasKey(m map[scoring.TargetKey]domain.Fixed, k scoring.TargetKey) bool {
+	_, ok := m[k]
+	return ok
+}
+
+func nonNilRatings(r []Rating) []Rating {
+	if r == nil {
+		return []Rating{}
+	}
+	return r
+}
+
+// fixedProduct100 is 100 × w × a rounded half-even to 1e-4 (for display: Q
+// itself is computed from the exact attainments).
+func fixedProduct100(w, a domain.Fixed) domain.Fixed {
+	r := big.NewRat(int64(w)*int64(a)*100, domain.FixedScale*domain.FixedScale)
+	r.Mul(r, big.NewRat(domain.FixedScale, 1))
+	q, m := new(big.Int).DivMod(r.Num(), r.Denom(), new(big.Int))
+	switch new(big.Int).Lsh(m, 1).Cmp(r.Denom()) {
+	case 1:
+		q.Add(q, big.NewInt(1))
+	case 0:
+		if q.Bit(0) == 1 {
+			q.Add(q, big.NewInt(1))
+		}
+	}
+	return domain.Fixed(q.Int64())
+}
+
+// month scores one member-month: R over the weeks that have a score
+// (weighted by their working days inside the month), O from the month's
+// revenue and revenue target, M from the latest manager rating, and the
+// provisional E and band.
+func (k *scoreKeeper) month(ctx context.Context, s *stmts, memberID, month string) (ScorecardMonth, error) {
+	per, err := domain.ParsePeriod(month)
+	if err != nil {
+		return ScorecardMonth{}, err
+	}
+	rules := k.book.at(per.Start())
+	card := ScorecardMonth{MemberID: memberID, Month: month, Weeks: []MonthWeek{}, Provisional: true, RulesVersion: rules.Version,
+		RevenueEvents: []string{}}
+	var weighted []scoring.WeightedScore
+	shares := scoring.MonthWeeks(per)
+	totals := map[string]int64{}
+	if len(shares) > 0 {
+		// Week names sort chronologically ("2026-W05" < "2026-W53" < "2027-W01").
+		rows, err := s.query(ctx, `SELECT week, total FROM {p}sc_weeks WHERE member_id = ? AND week >= ? AND week <= ?`,
+			memberID, shares[0].Week.String(), shares[len(shares)-1].Week.String())
+		if err != nil {
+			return ScorecardMonth{}, err
+		}
+		for rows.Next() {
+			var w string
+			var t int64
+			if err := rows.Scan(&w, &t); err != nil {
+				rows.Close()
+				return ScorecardMonth{}, err
+			}
+			totals[w] = t
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return ScorecardMonth{}, err
+		}
+	}
+	for _, share := range shares {
+		total, found := totals[share.Week.String()]
+		if !found {
+			continue
+		}
+		card.Weeks = append(card.Weeks, MonthWeek{Week: share.Week.String(), WorkingDays: share.WorkingDays, Total: domain.Fixed(total)})
+		weighted = append(weighted, scoring.WeightedScore{Score: domain.Fixed(total), WorkingDays: share.WorkingDays})
+	}
+	if r, ok := scoring.Rollup(weighted); ok {
+		card.Rollup = &r
+	}
+	card.Note = "weeks with nothing recorded are left out of R"
+	role, err := scoringRole(ctx, s, k.org, rules, memberID, per.End().AddDate(0, 0, -1))
+	if err != nil {
+		return ScorecardMonth{}, err
+	}
+	card.Role = role
+	if kpi, ok := rules.RevenueKPI(); ok {
+		// The month's contributions lie in the weeks it overlaps: a range
+		// of the primary key.
+		rows, err := s.query(ctx, `SELECT amount, event_id FROM {p}sc_contrib WHERE member_id = ? AND week >= ? AND week <= ?
+			AND month = ? AND source = ? AND currency = ? AND voided_by = '' ORDER BY event_id`, memberID,
+			domain.PeriodOf(domain.PeriodWeek, per.Start()).String(), domain.PeriodOf(domain.PeriodWeek, per.End().AddDate(0, 0, -1)).String(),
+			month, kpi.Source, rules.Currency)
+		if err != nil {
+			return ScorecardMonth{}, err
+		}
+		for rows.Next() {
+			var amount int64
+			var id string
+			if err := rows.Scan(&amount, &id); err != nil {
+				rows.Close()
+				return ScorecardMonth{}, err
+			}
+			card.Revenue += amount
+			card.RevenueEvents = append(card.RevenueEvents, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return ScorecardMonth{}, err
+		}
+		set, targetEvents, err := k.targets(ctx, s, memberID, per)
+		if err != nil {
+			return ScorecardMonth{}, err
+		}
+		card.TargetEvents = targetEvents
+		t, err := rules.TargetFor(role, kpi.Code, per, set)
+		if err != nil {
+			return ScorecardMonth{}, err
+		}
+		card.RevenueTarget = t.Value
+		if len(card.Weeks) > 0 || card.Revenue > 0 {
+			o, err := rules.Objective(card.Revenue, t.Value)
+			if err != nil {
+				return ScorecardMonth{}, err
+			}
+			card.Objective = &o
+		}
+	}
+	var mr Rating
+	found, err := s.row(ctx, `SELECT rating, event_id FROM {p}sc_ratings WHERE member_id = ? AND kind = 'manager' AND period = ?
+		ORDER BY position DESC LIMIT 1`, []any{memberID, month}, &mr.Rating, &mr.EventID)
+	if err != nil {
+		return ScorecardMonth{}, err
+	}
+	if found {
+		m, err := scoring.ManagerScore(mr.Rating)
+		if err != nil {
+			return ScorecardMonth{}, err
+		}
+		card.ManagerRating, card.Manager = &mr, &m
+	}
+	var final string
+	found, err = s.row(ctx, `SELECT event_id FROM {p}sc_ratings WHERE member_id = ? AND kind = 'final' AND period = ? LIMIT 1`,
+		[]any{memberID, month}, &final)
+	if err != nil {
+		return ScorecardMonth{}, err
+	}
+	if found {
+		card.Provisional, card.FinalizedEvent = false, final
+	}
+	if e, ok := rules.Evaluation(scoring.Components{Objective: card.Objective, Rollup: card.Rollup, Manager: card.Manager}); ok {
+		card.Evaluation = &e
+		card.Display = e.Round2()
+		b := rules.Band(e)
+		card.Band, card.BandLabel = b.Level, b.Label
+	}
+	return card, nil
+}
+
+// Scorecard is the read model of each member's weekly and monthly scores
+// (DOMAIN.md §3), computed with the rule set in force at the start of the
+// week or month (rule set v1 until a ScoringRulesPublished replaces it), each
+// figure listing the events behind it.
+type Scorecard struct {
+	prefix string
+}
+
+var _ Projector = (*Scorecard)(nil)
+
+// NewScorecard is the Factory of the scorecard.
+func NewScorecard(prefix string) Projector {
+	return &Scorecard{prefix: prefix}
+}
+
+// Name implements Projector.
+func (*Scorecard) Name() string { return "scorecard" }
+
+// Version implements Projector.
+func (*Scorecard) Version() int { return 3 }
+
+// Setup implements Projector.
+func (p *Scorecard) Setup(ctx context.Context, tx *sql.Tx) error {
+	return execAll(ctx, tx, p.prefix, metaSchema+";"+orgSchema+";"+rulesSchema+";"+scoreSchema)
+}
+
+// Apply implements Projector.
+func (p *Scorecard) Apply(ctx context.Context, tx *sql.Tx, batch []Envelope) error {
+	s := newStmts(tx, p.prefix)
+	defer s.close()
+	book, err := loadRules(ctx, s)
+	if err != nil {
+		return fmt.Errorf("scorecard: %w", err)
+	}
+	org := newOrgCache()
+	k := newScoreKeeper(book, org)
+	for _, e := range batch {
+		if ok, err := applyOrg(ctx, s, e); err != nil {
+			return fmt.Errorf("scorecard: event %s (%s): %w", e.ID, e.Type, err)
+		} else if ok {
+			org.reset()
+			if _, isPromo := e.Payload.(*domain.PromotionEffected); !isPromo {
+				if _, isResc := e.Payload.(*domain.PromotionRescinded); !isResc {
+					continue
+				}
+			}
+		}
+		if err := k.apply(ctx, s, e); err != nil {
+			return fmt.Errorf("scorecard: event %s (%s): %w", e.ID, e.Type, err)
+		}
+	}
+	if err := k.recompute(ctx, s, scoreHooks{}); err != nil {
+		return fmt.Errorf("scorecard: %w", err)
+	}
+	return savePosition(ctx, s, batch)
+}
+
+// ScorecardQuery names a member and a period: an ISO week for Week, a month
+// for Month.
+type ScorecardQuery struct {
+	MemberID string
+	Period   string
+}
+
+// Week returns a member's weekly scorecard. A week with nothing recorded is
+// domain.ErrNotFound; errors caused by q wrap ErrInvalidQuery.
+func (p *Scorecard) Week(ctx context.Context, db Queryer, q ScorecardQuery) (ScorecardWeek, error) {
+	per, err := domain.ParsePeriod(q.Period)
+	if err != nil || per.Kind != domain.PeriodWeek {
+		return ScorecardWeek{}, fmt.Errorf("%w: week %q: want YYYY-Www", ErrInvalidQuery, q.Period)
+	}
+	var card ScorecardWeek
+	if err := p.card(ctx, db, `SELECT card FROM {p}sc_weeks WHERE member_id = ? AND week = ?`, q.MemberID, per.String(), &card); err != nil {
+		return ScorecardWeek{}, err
+	}
+	pos, err := loadPosition(ctx, db, p.prefix)
+	card.Position = pos.String()
+	return card, err
+}
+
+// Month returns a member's monthly scorecard. A month with nothing recorded
+// is domain.ErrNotFound; errors caused by q wrap ErrInvalidQuery.
+func (p *Scorecard) Month(ctx context.Context, db Queryer, q ScorecardQuery) (ScorecardMonth, error) {
+	per, err := domain.ParsePeriod(q.Period)
+	if err != nil || per.Kind != domain.PeriodMonth {
+		return ScorecardMonth{}, fmt.Errorf("%w: month %q: want YYYY-MM", ErrInvalidQuery, q.Period)
+	}
+	var card ScorecardMonth
+	if err := p.card(ctx, db, `SELECT card FROM {p}sc_months WHERE member_id = ? AND month = ?`, q.MemberID, per.String(), &card); err != nil {
+		return ScorecardMonth{}, err
+	}
+	pos, err := loadPosition(ctx, db, p.prefix)
+	card.Position = pos.String()
+	return card, err
+}
+
+func (p *Scorecard) card(ctx context.Context, db Queryer, q, memberID, period string, v any) error {
+	var raw string
+	err := db.QueryRowContext(ctx, withPrefix(p.prefix, q), memberID, period).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("scorecard of %s for %s: %w", memberID, period, domain.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("scorecard: %w", err)
+	}
+	return json.Unmarshal([]byte(raw), v)
+}
