@@ -291,7 +291,7 @@ func TestBusRebuild(t *testing.T) {
 			t.Errorf("rows (-want +got):\n%s", diff)
 		}
 		var n, qty int64
-		if err := h.db.QueryRow(`SELECT sum(n), sum(qty) FROM ` + h.runner.Current("totals").(*totals).prefix + `sums`).Scan(&n, &qty); err != nil {
+		if err := h.db.QueryRow(`SELECT sum(n), sum(qty) FROM `+h.runner.Current("totals").(*totals).prefix+`sums`).Scan(&n, &qty); err != nil {
 			t.Fatal(err)
 		}
 		var wantQty int64

@@ -67,6 +67,12 @@ func (h *policyHandler) handle(msg *message.Message) error {
 			_, err := h.exec.Execute(msg.Context(), is.Command, meta)
 			switch {
 			case err == nil:
+			case errors.Is(err, domain.ErrAlreadyExists):
+				// Already done (e.g. the reward was granted when the trigger was
+				// first handled, or by whoever loaded the log): the idempotency
+				// the policy relies on, not a problem.
+				h.log.Debug("policy command already applied", "policy", name, "command", is.Command.CommandName(),
+					"command_id", is.CommandID, "trigger", ev.ID, "position", ev.Position.String())
 			case refused(err):
 				// A decision, not a fault: retrying cannot change it.
 				h.log.Warn("policy command refused", "policy", name, "command", is.Command.CommandName(),

@@ -59,14 +59,13 @@ func rawHash(h string) []byte {
 
 // pageReader decodes pages of events, reusing its buffers between pages.
 type pageReader struct {
-	s      *Store
-	meta   *metaReader
-	page   []domain.Event
-	ids    []int64
-	refs   []textRefs
-	text   []byte // the page's strings, made into one string per page
-	slab   []byte // payloads are carved out of slabs to save allocations
-	closed bool
+	s    *Store
+	meta *metaReader
+	page []domain.Event
+	ids  []int64
+	refs []textRefs
+	text []byte // the page's strings, made into one string per page
+	slab []byte // payloads are carved out of slabs to save allocations
 }
 
 func (s *Store) newPageReader() *pageReader {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"path/filepath"
@@ -80,5 +79,3 @@ func openKeys(ctx context.Context, c dataConfig) (*sqlite.KeyStore, error) {
 	}
 	return k, nil
 }
-
-var errNotBuilt = errors.New("not available in this build")
