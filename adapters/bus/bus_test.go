@@ -17,6 +17,8 @@ import (
 	_ "modernc.org/sqlite"
 
 	"perfledger/adapters/bus"
+	"perfledger/adapters/esdb"
+	"perfledger/adapters/esdb/esdbtest"
 	"perfledger/adapters/memory"
 	"perfledger/adapters/sqlite"
 	"perfledger/domain"
@@ -218,6 +220,16 @@ func stores(tb testing.TB) map[string]func(testing.TB) domain.EventStore {
 		"sqlite": func(tb testing.TB) domain.EventStore {
 			s, err := sqlite.Open(context.Background(), sqlite.Config{
 				Path: filepath.Join(tb.TempDir(), "events.db"), Durability: sqlite.Relaxed})
+			if err != nil {
+				tb.Fatal(err)
+			}
+			tb.Cleanup(func() { s.Close() })
+			return s
+		},
+		// The EventStoreDB adapter against the in-process protocol server.
+		"esdb": func(tb testing.TB) domain.EventStore {
+			srv := esdbtest.New(tb, esdbtest.Config{})
+			s, err := esdb.Open(esdb.Config{URL: srv.URL()})
 			if err != nil {
 				tb.Fatal(err)
 			}
