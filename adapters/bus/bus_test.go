@@ -482,7 +482,7 @@ func TestSubscriber(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer sub.Close()
+		defer func() { _ = sub.Close() }()
 		ch, err := sub.Subscribe(context.Background(), "projection:x")
 		if err != nil {
 			t.Fatal(err)
@@ -519,7 +519,7 @@ func TestSubscriber(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer sub.Close()
+		defer func() { _ = sub.Close() }()
 		ch, err := sub.Subscribe(context.Background(), "projection:x")
 		if err != nil {
 			t.Fatal(err)

@@ -159,7 +159,9 @@ func TestCrash(t *testing.T) {
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		<-exited
+		if err := <-exited; err == nil {
+			t.Fatal("the child exited normally; it should have been killed")
+		}
 
 		// Restart on the crashed database.
 		db := openDB(t, path)
