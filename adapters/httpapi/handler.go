@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"perfledger/domain"
+	"perfledger/projections"
 )
 
 // route is one entry of the route table: everything the router, the
@@ -52,6 +53,10 @@ type route struct {
 	// are cached per query and served again while that read model's
 	// checkpoint has not moved (the same position gives the same answer).
 	model string
+	// asOf routes read the read models and take as_of (a past recorded
+	// time; see asof.go). asOfTimeOnly: only a full RFC 3339 time is one
+	// (the directory reads a bare date as the day of its chart).
+	asOf, asOfTimeOnly bool
 	// handle does the work. It returns the value to encode (JSON, or CSV for
 	// a tabular value when asked) or an error for the one error renderer.
 	handle func(c *call) (any, error)
@@ -80,7 +85,9 @@ type call struct {
 	p         Principal
 	body      []byte
 	commandID string
-	position  domain.Position // what a read reflects
+	position  domain.Position       // what a read reflects
+	view      *projections.AsOfView // the read models as of asOf, when asked
+	asOf      time.Time
 }
 
 // param returns a path parameter.
@@ -239,7 +246,13 @@ func (s *Server) serveRead(w http.ResponseWriter, c *call) error {
 			return err
 		}
 	}
-	if c.rt.model != "" {
+	release, err := s.openAsOf(c)
+	if err != nil {
+		return err
+	}
+	defer release()
+	c.setAsOfHeader(w)
+	if c.rt.model != "" && c.view == nil {
 		return s.serveCached(w, c)
 	}
 	v, err := c.rt.handle(c)

@@ -45,16 +45,23 @@ func (s *Server) memberRoutes() []route {
 		method: http.MethodGet, path: "/v1/members/{member_id}/history", tag: "audit", roles: memberReaders, list: true,
 		summary: "A member's full timeline (every event of their stream, voided ones included), optionally as known at a past time",
 		query: []queryParam{
-			{name: "as_of", desc: "RFC 3339 time or YYYY-MM-DD: only events recorded up to then"},
+			{name: "as_of", desc: "RFC 3339 time, or YYYY-MM-DD for the end of that day (UTC): only events recorded up to then"},
 		},
 		resp: Page[historyItem]{},
 		handle: func(c *call) (any, error) {
 			member := c.param("member_id")
 			q := c.query()
-			asOf := q.date("as_of")
 			limit, cursor := q.limit(), q.str("cursor")
 			if q.err != nil {
 				return nil, q.err
+			}
+			var asOf time.Time
+			if raw := q.str(asOfParam); raw != "" {
+				t, err := parseAsOf(raw)
+				if err != nil {
+					return nil, err
+				}
+				asOf = t
 			}
 			from := uint64(0)
 			if cursor != "" {
@@ -76,7 +83,7 @@ func (s *Server) memberRoutes() []route {
 				}
 				found = true
 				if !asOf.IsZero() && ev.RecordedAt.After(asOf) {
-					break // a stream is recorded in revision order
+					continue // not known yet at as_of
 				}
 				if len(page.Items) == limit {
 					page.NextCursor = strconv.FormatUint(ev.Revision, 10)

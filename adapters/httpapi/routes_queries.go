@@ -22,7 +22,7 @@ var (
 // concrete type.
 func readModel[T projections.Projector](c *call, name string) (T, error) {
 	var zero T
-	p := c.s.cfg.ReadModels.Current(name)
+	p := c.models().Current(name)
 	if p == nil {
 		return zero, fmt.Errorf("read model %q is not registered", name)
 	}
@@ -105,7 +105,7 @@ func (s *Server) queryRoutes() []route {
 				if err != nil {
 					return nil, err
 				}
-				b, err := lb.Board(c.ctx, c.s.cfg.ReadModels.DB(), projections.BoardQuery{
+				b, err := lb.Board(c.ctx, c.models().DB(), projections.BoardQuery{
 					Metric: metric, Period: period, Scope: scope, ScopeID: scopeID, Limit: limit, Cursor: cursor})
 				if err != nil {
 					return nil, queryErr(err)

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"fmt"
 	"net/http"
+	"time"
 
 	"perfledger/domain"
 	"perfledger/projections"
@@ -73,7 +74,7 @@ func pageParams(c *call) (limit int, cursor string, q *params) {
 
 func (s *Server) readRoutes() []route {
 	get := http.MethodGet
-	db := func(c *call) projections.Queryer { return c.s.cfg.ReadModels.DB() }
+	db := func(c *call) projections.Queryer { return c.models().DB() }
 	return []route{
 		{
 			method: get, path: "/v1/members/{member_id}/scorecards/weeks/{week}", tag: "scores", roles: memberReaders,
@@ -264,7 +265,7 @@ func (s *Server) readRoutes() []route {
 		{
 			method: get, path: "/v1/directory", tag: "people", roles: readers, list: true,
 			summary: "The organisation chart as of a date; personal data only for HR and auditors (erased for forgotten members)",
-			query:   []queryParam{{name: "as_of", desc: "YYYY-MM-DD (default: today)"}, {name: "team_id", desc: "one team's members"}},
+			query:   []queryParam{{name: "as_of", desc: "YYYY-MM-DD: the chart on that day (default: today); an RFC 3339 time: the chart on that day as recorded up to then"}, {name: "team_id", desc: "one team's members"}},
 			resp:    directoryPage{},
 			handle: func(c *call) (any, error) {
 				limit, cursor, q := pageParams(c)
@@ -272,8 +273,11 @@ func (s *Server) readRoutes() []route {
 				if q.err != nil {
 					return nil, q.err
 				}
-				if asOf == "" {
-					asOf = c.s.clock().UTC().Format("2006-01-02")
+				switch {
+				case c.view != nil: // a recorded time: the chart on its day, as known then
+					asOf = c.asOf.Format(time.DateOnly)
+				case asOf == "":
+					asOf = c.s.clock().UTC().Format(time.DateOnly)
 				}
 				var keys domain.KeyStore
 				if c.p.Role == RoleHR || c.p.Role == RoleAuditor {
@@ -319,7 +323,7 @@ func promotionList(c *call, member string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := pr.Promotions(c.ctx, c.s.cfg.ReadModels.DB(), projections.PromotionQuery{MemberID: member, From: from, To: to, Limit: limit, Cursor: cursor})
+	p, err := pr.Promotions(c.ctx, c.models().DB(), projections.PromotionQuery{MemberID: member, From: from, To: to, Limit: limit, Cursor: cursor})
 	if err != nil {
 		return nil, queryErr(err)
 	}
@@ -356,7 +360,7 @@ func rewardList(c *call, member string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := rw.Rewards(c.ctx, c.s.cfg.ReadModels.DB(), projections.RewardQuery{MemberID: member, Period: period, Limit: limit, Cursor: cursor})
+	p, err := rw.Rewards(c.ctx, c.models().DB(), projections.RewardQuery{MemberID: member, Period: period, Limit: limit, Cursor: cursor})
 	if err != nil {
 		return nil, queryErr(err)
 	}

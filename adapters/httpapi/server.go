@@ -87,6 +87,14 @@ type Config struct {
 	// Log is the event log, read by GET /v1/audit/verify to recompute every
 	// stream's hash chain and by the member history (required).
 	Log EventLog
+	// AsOf answers the read-model routes' as_of (a past recorded time) by
+	// replaying the log into a private database; nil answers 503 to as_of.
+	AsOf AsOf
+	// AsOfWait bounds how long a request waits for its as-of read models
+	// to be replayed; past it the request answers 503 with Retry-After while
+	// the replay goes on (asking again later is answered from the cache).
+	// 0 means DefaultAsOfWait.
+	AsOfWait time.Duration
 	// Ready answers /readyz; nil means always ready.
 	Ready Readiness
 	// Lags feeds the projection-lag gauge of /metrics; nil leaves it out.
@@ -109,6 +117,7 @@ type Config struct {
 var (
 	DefaultRateLimit   = RateLimit{Rate: 2000, Burst: 4000}
 	DefaultWaitTimeout = 5 * time.Second
+	DefaultAsOfWait    = 30 * time.Second
 )
 
 // Validate reports the first missing or wrong field.
@@ -130,6 +139,8 @@ func (c Config) Validate() error {
 		return errors.New("httpapi: Config.DB is required (idempotency keys)")
 	case c.WaitTimeout < 0:
 		return errors.New("httpapi: Config.WaitTimeout must not be negative")
+	case c.AsOfWait < 0:
+		return errors.New("httpapi: Config.AsOfWait must not be negative")
 	case c.RateLimit.Rate > 0 && c.RateLimit.Burst < 1:
 		return errors.New("httpapi: Config.RateLimit.Burst must be at least 1")
 	}
@@ -170,6 +181,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.cfg.WaitTimeout == 0 {
 		s.cfg.WaitTimeout = DefaultWaitTimeout
+	}
+	if s.cfg.AsOfWait == 0 {
+		s.cfg.AsOfWait = DefaultAsOfWait
 	}
 	switch {
 	case cfg.RateLimit == (RateLimit{}):

@@ -112,11 +112,11 @@ func migrate(ctx context.Context, src, dst domain.EventStore, progress func(uint
 	}
 	rep.Total = n
 	// Verify: same count, intact chains, same hashes in the same order.
-	srcRep, err := verifyLog(ctx, src, domain.Position{})
+	srcRep, err := domain.VerifyLog(ctx, src, domain.Position{})
 	if err != nil {
 		return rep, fmt.Errorf("verify source: %w", err)
 	}
-	dstRep, err := verifyLog(ctx, dst, domain.Position{})
+	dstRep, err := domain.VerifyLog(ctx, dst, domain.Position{})
 	if err != nil {
 		return rep, fmt.Errorf("verify target: %w", err)
 	}

@@ -26,6 +26,7 @@ type serveConfig struct {
 	addr         string
 	rateLimit    float64
 	shutdownWait time.Duration
+	asOf         asOfConfig
 }
 
 func (c serveConfig) Validate() error {
@@ -37,6 +38,9 @@ func (c serveConfig) Validate() error {
 	}
 	if c.shutdownWait <= 0 {
 		return usageErr("--shutdown-timeout must be positive")
+	}
+	if c.asOf.cache < 1 || c.asOf.snapshotEvery < 1 || c.asOf.snapshots < 1 {
+		return usageErr("--asof-cache, --asof-snapshot-every and --asof-snapshots must be at least 1")
 	}
 	return nil
 }
@@ -59,6 +63,9 @@ finish and the projections checkpoint.`)
 	fs.StringVar(&c.addr, "addr", addr, "listen address (env LEDGER_ADDR)")
 	fs.Float64Var(&c.rateLimit, "rate-limit", 2000, "requests per second allowed per token (negative: no limit)")
 	fs.DurationVar(&c.shutdownWait, "shutdown-timeout", 15*time.Second, "how long a graceful stop waits for requests in flight")
+	fs.IntVar(&c.asOf.cache, "asof-cache", projections.DefaultAsOfCache, "as_of queries: read-model databases kept for recent times")
+	fs.IntVar(&c.asOf.snapshotEvery, "asof-snapshot-every", projections.DefaultSnapshotEvery, "as_of queries: events between snapshots (smaller: faster, more disk)")
+	fs.IntVar(&c.asOf.snapshots, "asof-snapshots", projections.DefaultMaxSnapshots, "as_of queries: snapshots kept (each is a copy of the read models)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -198,10 +205,15 @@ func (a *app) serve(ctx context.Context, c serveConfig, logger *slog.Logger) err
 		rate = httpapi.RateLimit{Rate: -1}
 	}
 	health := httpapi.RunnerHealth{Runner: a.runner, Head: a.head.Head}
+	asOf, err := newAsOf(a.data, c.asOf, a.store, logger)
+	if err != nil {
+		return err
+	}
+	defer asOf.Close()
 	api, err := httpapi.New(httpapi.Config{
 		Commands: a.service, Org: httpapi.NewStoreOrg(a.store), ReadModels: a.runner, Keys: a.keys,
 		Log: a.store, DB: a.apiDB, Tokens: a.tokens, Ready: health, Lags: health,
-		Logger: logger, RateLimit: rate,
+		Logger: logger, RateLimit: rate, AsOf: asOf,
 	})
 	if err != nil {
 		return err

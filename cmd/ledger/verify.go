@@ -8,43 +8,6 @@ import (
 	"perfledger/domain"
 )
 
-// verifyReport is what a verification found.
-type verifyReport struct {
-	Events uint64
-	Last   domain.Position
-	Digest string
-}
-
-// verifyLog recomputes every stream's hash chain over the global log up to at
-// (zero: the whole log) and the ledger digest. It stops at the first broken
-// link, returned as a *domain.ChainError.
-func verifyLog(ctx context.Context, store domain.EventStore, at domain.Position) (verifyReport, error) {
-	v := domain.NewChainVerifier()
-	var d domain.Digest
-	var rep verifyReport
-	for e, err := range store.ReadAll(ctx, domain.Position{}) {
-		if err != nil {
-			return rep, err
-		}
-		if !at.IsZero() && at.Less(e.Position) {
-			break
-		}
-		if err := v.Check(&e); err != nil {
-			return rep, err
-		}
-		if err := d.Add(e.Hash); err != nil {
-			return rep, err
-		}
-		rep.Events++
-		rep.Last = e.Position
-	}
-	if !at.IsZero() && rep.Last != at {
-		return rep, fmt.Errorf("no event at position %s (the log ends at %s)", at, rep.Last)
-	}
-	rep.Digest = d.Root()
-	return rep, nil
-}
-
 func runVerify(ctx context.Context, env *environment, args []string) error {
 	var (
 		c      dataConfig
@@ -81,7 +44,7 @@ func runVerify(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer store.Close()
-	rep, err := verifyLog(ctx, store, atPos)
+	rep, err := domain.VerifyLog(ctx, store, atPos)
 	var ce *domain.ChainError
 	if errors.As(err, &ce) {
 		fmt.Fprintf(env.stdout, "BROKEN: stream %s revision %d: %s expected %s, found %s (after %d good events)\n",

@@ -1,0 +1,92 @@
+package httpapi
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"net/http"
+	"time"
+
+	"perfledger/projections"
+)
+
+// AsOf opens the read models as the ledger knew them at a past recorded
+// time; *projections.AsOf implements it. The view is released with the
+// returned function once the request is answered.
+type AsOf interface {
+	At(ctx context.Context, t time.Time) (*projections.AsOfView, func(), error)
+}
+
+var _ AsOf = (*projections.AsOf)(nil)
+
+// modelSource is where a read's queries go: the serving runner or an as-of
+// view.
+type modelSource interface {
+	DB() *sql.DB
+	Current(name string) projections.Projector
+}
+
+// models returns the read models this request reads: the as-of view when the
+// request asked for one, else the serving ones.
+func (c *call) models() modelSource {
+	if c.view != nil {
+		return c.view
+	}
+	return c.s.cfg.ReadModels
+}
+
+// asOfParam is the query parameter of a past recorded time.
+const asOfParam = "as_of"
+
+// asOfQuery documents as_of on the read-model routes.
+var asOfQuery = queryParam{name: asOfParam,
+	desc: "RFC 3339 recorded time: answer from the events recorded up to then, replayed through the same read-model code (YYYY-MM-DD means the end of that day, UTC)"}
+
+// openAsOf reads as_of and, when present, opens the view the request then
+// reads. The returned function releases it (a no-op without as_of).
+func (s *Server) openAsOf(c *call) (func(), error) {
+	raw := c.query().str(asOfParam)
+	if raw == "" || !c.rt.asOf {
+		return func() {}, nil
+	}
+	if _, err := time.Parse(time.DateOnly, raw); err == nil && c.rt.asOfTimeOnly {
+		return func() {}, nil
+	}
+	t, err := parseAsOf(raw)
+	if err != nil {
+		return nil, err
+	}
+	if s.cfg.AsOf == nil {
+		return nil, &apiError{Code: codeUnavailable, Message: "as_of is not available on this server"}
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, s.cfg.AsOfWait)
+	v, release, err := s.cfg.AsOf.At(ctx, t)
+	cancel()
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && c.ctx.Err() == nil {
+			return nil, &apiError{Code: codeUnavailable, RetryAfter: 10, cause: err,
+				Message: "the read models as of " + t.Format(time.RFC3339Nano) + " are still being replayed; ask again in a few seconds"}
+		}
+		return nil, err
+	}
+	c.view, c.asOf = v, t
+	return release, nil
+}
+
+// parseAsOf reads an RFC 3339 time, or a date meaning the end of that day.
+func parseAsOf(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), nil
+	}
+	if d, err := time.Parse(time.DateOnly, s); err == nil {
+		return d.Add(24*time.Hour - time.Nanosecond), nil
+	}
+	return time.Time{}, errInvalid(`query parameter "as_of": want an RFC 3339 time such as 2026-11-27T09:00:00Z, or a date YYYY-MM-DD`)
+}
+
+// setAsOfHeader says which recorded time a read reflects.
+func (c *call) setAsOfHeader(w http.ResponseWriter) {
+	if c.view != nil {
+		w.Header().Set("Ledger-As-Of", c.asOf.Format(time.RFC3339Nano))
+	}
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+
+	"perfledger/domain"
+	"perfledger/projections"
+)
+
+// asOfDir is the folder, under the data folder, of the temporary read-model
+// databases that answer as_of queries; it is emptied at every start.
+func (c dataConfig) asOfDir() string { return filepath.Join(c.Dir, "asof") }
+
+// asOfConfig sizes the as-of engine (flags of serve).
+type asOfConfig struct {
+	cache, snapshotEvery, snapshots int
+}
+
+// newAsOf builds the as-of engine of the API: private SQLite files under
+// DIR/asof (no durability needed: they are rebuilt from the log at will),
+// copied with VACUUM INTO for snapshots.
+func newAsOf(dc dataConfig, c asOfConfig, log domain.EventStore, logger *slog.Logger) (*projections.AsOf, error) {
+	dir := dc.asOfDir()
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, fmt.Errorf("as-of folder: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("as-of folder: %w", err)
+	}
+	var n atomic.Int64
+	newPath := func() string { return filepath.Join(dir, fmt.Sprintf("asof-%d.db", n.Add(1))) }
+	open := func(ctx context.Context, path string) (*sql.DB, func(), error) {
+		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(OFF)&_pragma=busy_timeout(5000)&_pragma=cache_size(-32768)&_txlock=immediate")
+		if err == nil {
+			err = db.PingContext(ctx)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("open %s: %w", path, err)
+		}
+		return db, func() {
+			_ = db.Close()
+			for _, s := range []string{"", "-wal", "-shm"} {
+				_ = os.Remove(path + s)
+			}
+		}, nil
+	}
+	return projections.NewAsOf(projections.AsOfConfig{
+		Log:           log,
+		Projections:   projections.All(),
+		Open:          func(ctx context.Context) (*sql.DB, func(), error) { return open(ctx, newPath()) },
+		CacheSize:     c.cache,
+		SnapshotEvery: c.snapshotEvery,
+		MaxSnapshots:  c.snapshots,
+		Copy: func(ctx context.Context, src *sql.DB) (*sql.DB, func(), error) {
+			p := newPath()
+			if _, err := src.ExecContext(ctx, "VACUUM INTO ?", p); err != nil {
+				_ = os.Remove(p)
+				return nil, nil, fmt.Errorf("copy into %s: %w", p, err)
+			}
+			return open(ctx, p)
+		},
+		Logger: logger,
+	})
+}

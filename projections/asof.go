@@ -1,0 +1,557 @@
+package projections
+
+import (
+	"container/list"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"iter"
+	"log/slog"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"perfledger/domain"
+)
+
+// Defaults of AsOfConfig.
+const (
+	DefaultAsOfCache     = 4
+	DefaultSnapshotEvery = 50_000
+	DefaultMaxSnapshots  = 8
+)
+
+// AsOfConfig configures an AsOf.
+type AsOfConfig struct {
+	// Log is the event log (required).
+	Log EventLog
+	// Projections are the read models to replay (required); the same
+	// factories the serving runner uses, so that an as-of answer comes from
+	// the same code as a live one.
+	Projections []Factory
+	// Open returns a new, empty, private read-model database and a function
+	// that closes and deletes it (required).
+	Open func(ctx context.Context) (db *sql.DB, release func(), err error)
+	// Copy returns a new private database holding a copy of src (for SQLite:
+	// VACUUM INTO a new file) and its release function. Nil disables
+	// snapshots: every as-of database is then replayed from the start.
+	Copy func(ctx context.Context, src *sql.DB) (db *sql.DB, release func(), err error)
+	// CacheSize is how many as-of databases are kept (least recently used
+	// goes first); 0 means DefaultAsOfCache.
+	CacheSize int
+	// SnapshotEvery is the distance, in events, between snapshots; 0 means
+	// DefaultSnapshotEvery. MaxSnapshots bounds how many are kept (0:
+	// DefaultMaxSnapshots); past it the oldest are dropped.
+	SnapshotEvery int
+	MaxSnapshots  int
+	// Decode turns a stored event's data into its payload; nil means
+	// domain.DecodePayload.
+	Decode func(domain.Event) (domain.Payload, error)
+	// Logger receives build reports; nil discards them.
+	Logger *slog.Logger
+}
+
+// Validate reports a configuration that cannot work.
+func (c AsOfConfig) Validate() error {
+	switch {
+	case c.Log == nil:
+		return errors.New("projections: as-of config: Log is nil")
+	case len(c.Projections) == 0:
+		return errors.New("projections: as-of config: no projections")
+	case c.Open == nil:
+		return errors.New("projections: as-of config: Open is nil")
+	case c.CacheSize < 0 || c.SnapshotEvery < 0 || c.MaxSnapshots < 0:
+		return errors.New("projections: as-of config: negative size")
+	}
+	return nil
+}
+
+// AsOf answers read-model queries as the ledger knew them at a past recorded
+// time: the read models are rebuilt by replaying, through the same
+// projection code and the same runner, exactly the events whose RecordedAt is
+// at or before that time, in global order, into a private database.
+//
+// Keeping it interactive on big logs:
+//   - an in-memory index of every event's position and recorded time (32
+//     bytes an event, extended incrementally) turns a time into the exact set
+//     of events it covers without reading the log;
+//   - two times covering the same set share one database: the last few are
+//     kept in an LRU cache;
+//   - snapshots: while a database is being replayed, a copy is taken every
+//     SnapshotEvery events of the log prefix (when Copy is set); a later
+//     query starts from a copy of the nearest snapshot, or of a cached
+//     database without stragglers, at or before its time and replays only
+//     the tail;
+//   - a build runs detached from the request that started it and lands in
+//     the cache, so that a caller that stops waiting can ask again later.
+//
+// Recorded times are nearly, not strictly, increasing in global order (the
+// service stamps them before appending). The set for T is the prefix of the
+// log whose running maximum recorded time is ≤ T, plus the later events
+// recorded ≤ T ("stragglers"); snapshots are only ever taken inside such a
+// prefix, so a snapshot never holds an event the set excludes.
+//
+// Safe for concurrent use; builds run one at a time.
+type AsOf struct {
+	cfg AsOfConfig
+	log *slog.Logger
+
+	idxMu sync.Mutex
+	idx   []timeEntry
+	built bool
+
+	build sync.Mutex // serialises builds and snapshot bookkeeping
+
+	mu      sync.Mutex
+	lru     *list.List // of *AsOfView, most recent first
+	byKey   map[string]*list.Element
+	pending map[string]*pendingBuild
+	closed  bool
+
+	snaps []*snapshot // sorted by n; guarded by build
+	uses  uint64      // snapshot use clock; guarded by build
+}
+
+// pendingBuild is a build in flight; requests for the same set wait on it.
+type pendingBuild struct {
+	done chan struct{}
+	v    *AsOfView
+	err  error
+}
+
+type timeEntry struct {
+	pos domain.Position
+	rec int64 // RecordedAt, Unix ns
+	max int64 // running maximum of rec up to here
+}
+
+type snapshot struct {
+	n       int // events of the log prefix it holds
+	db      *sql.DB
+	release func()
+	used    uint64 // when it was last taken or copied (AsOf.uses)
+}
+
+// AsOfView is the read-model database as of a recorded time. Query it like
+// the serving runner: View.Current(name) is the instance, View.DB() its
+// database. Release it when done.
+type AsOfView struct {
+	runner   *Runner
+	db       *sql.DB
+	release  func()
+	key      string
+	position domain.Position
+	events   int
+
+	prefix  int  // the view's events are exactly the first prefix of the log (when pure)
+	pure    bool // no straggler: a copy of the view can be extended
+	refs    int  // guarded by AsOf.mu
+	evicted bool // guarded by AsOf.mu
+}
+
+// DB returns the view's database.
+func (v *AsOfView) DB() *sql.DB { return v.db }
+
+// Current returns the named projection's instance in the view (nil: unknown).
+func (v *AsOfView) Current(name string) Projector { return v.runner.Current(name) }
+
+// Position is the last event the view includes (zero: none).
+func (v *AsOfView) Position() domain.Position { return v.position }
+
+// Events is the number of events the view includes.
+func (v *AsOfView) Events() int { return v.events }
+
+// NewAsOf returns an AsOf; nothing is read until the first query.
+func NewAsOf(cfg AsOfConfig) (*AsOf, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.CacheSize == 0 {
+		cfg.CacheSize = DefaultAsOfCache
+	}
+	if cfg.SnapshotEvery == 0 {
+		cfg.SnapshotEvery = DefaultSnapshotEvery
+	}
+	if cfg.MaxSnapshots == 0 {
+		cfg.MaxSnapshots = DefaultMaxSnapshots
+	}
+	a := &AsOf{cfg: cfg, log: cfg.Logger, lru: list.New(), byKey: map[string]*list.Element{}, pending: map[string]*pendingBuild{}}
+	if a.log == nil {
+		a.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return a, nil
+}
+
+// Close releases every cached database and snapshot. Views still held are
+// released when their holders let them go.
+func (a *AsOf) Close() error {
+	a.mu.Lock()
+	a.closed = true
+	a.mu.Unlock()
+	a.build.Lock()
+	defer a.build.Unlock()
+	for _, s := range a.snaps {
+		s.release()
+	}
+	a.snaps = nil
+	a.mu.Lock()
+	var drop []*AsOfView
+	for e := a.lru.Front(); e != nil; e = e.Next() {
+		v := e.Value.(*AsOfView)
+		v.evicted = true
+		if v.refs == 0 {
+			drop = append(drop, v)
+		}
+	}
+	a.lru.Init()
+	clear(a.byKey)
+	a.mu.Unlock()
+	for _, v := range drop {
+		v.close()
+	}
+	return nil
+}
+
+func (v *AsOfView) close() {
+	if v.release != nil {
+		v.release()
+	}
+}
+
+// At returns the read models as of recorded time t, and the function that
+// releases the view (call it once, when the queries are done).
+//
+// A build, once started, runs to its end even if ctx ends first (it runs
+// detached and lands in the cache, so that asking again later is answered at
+// once); At then returns ctx's error. Requests for the same set of events
+// share one build.
+func (a *AsOf) At(ctx context.Context, t time.Time) (*AsOfView, func(), error) {
+	if err := a.index(ctx); err != nil {
+		return nil, nil, err
+	}
+	set := a.setAt(t)
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return nil, nil, errors.New("projections: as-of: closed")
+	}
+	if v := a.lookupLocked(set.key); v != nil {
+		a.mu.Unlock()
+		return v, a.releaser(v), nil
+	}
+	pb, running := a.pending[set.key]
+	if !running {
+		pb = &pendingBuild{done: make(chan struct{})}
+		a.pending[set.key] = pb
+		go a.runBuild(context.WithoutCancel(ctx), t, set, pb)
+	}
+	a.mu.Unlock()
+	select {
+	case <-pb.done:
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+	if pb.err != nil {
+		return nil, nil, pb.err
+	}
+	if v := a.lookup(set.key); v != nil {
+		return v, a.releaser(v), nil
+	}
+	// Evicted already (a tiny cache under heavy use): build it again.
+	return a.At(ctx, t)
+}
+
+// runBuild builds the view of set and puts it in the cache.
+func (a *AsOf) runBuild(ctx context.Context, t time.Time, set eventSet, pb *pendingBuild) {
+	defer close(pb.done)
+	a.build.Lock()
+	start := time.Now()
+	a.mu.Lock()
+	closed := a.closed
+	a.mu.Unlock()
+	var (
+		v   *AsOfView
+		err error
+	)
+	if closed {
+		err = errors.New("projections: as-of: closed")
+	} else {
+		v, err = a.buildView(ctx, t, set)
+	}
+	a.build.Unlock()
+	a.mu.Lock()
+	delete(a.pending, set.key)
+	if err != nil || a.closed {
+		a.mu.Unlock()
+		if err == nil {
+			v.close()
+			err = errors.New("projections: as-of: closed")
+		}
+		pb.err = err
+		return
+	}
+	a.log.Info("as-of read models built", "as_of", t, "events", set.count, "took", time.Since(start).Round(time.Millisecond))
+	a.byKey[v.key] = a.lru.PushFront(v)
+	var drop []*AsOfView
+	for a.lru.Len() > a.cfg.CacheSize {
+		e := a.lru.Back()
+		old := e.Value.(*AsOfView)
+		a.lru.Remove(e)
+		delete(a.byKey, old.key)
+		old.evicted = true
+		if old.refs == 0 {
+			drop = append(drop, old)
+		}
+	}
+	a.mu.Unlock()
+	for _, old := range drop {
+		old.close()
+	}
+	pb.v = v
+}
+
+func (a *AsOf) lookup(key string) *AsOfView {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.lookupLocked(key)
+}
+
+func (a *AsOf) lookupLocked(key string) *AsOfView {
+	e, ok := a.byKey[key]
+	if !ok {
+		return nil
+	}
+	a.lru.MoveToFront(e)
+	v := e.Value.(*AsOfView)
+	v.refs++
+	return v
+}
+
+func (a *AsOf) releaser(v *AsOfView) func() {
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			a.mu.Lock()
+			v.refs--
+			closeIt := v.refs == 0 && v.evicted
+			a.mu.Unlock()
+			if closeIt {
+				v.close()
+			}
+		})
+	}
+}
+
+// index extends the time index with the events appended since.
+func (a *AsOf) index(ctx context.Context) error {
+	a.idxMu.Lock()
+	defer a.idxMu.Unlock()
+	var after domain.Position
+	var max int64
+	if n := len(a.idx); n > 0 {
+		after, max = a.idx[n-1].pos, a.idx[n-1].max
+	}
+	for e, err := range a.cfg.Log.ReadAll(ctx, after) {
+		if err != nil {
+			return fmt.Errorf("projections: as-of: index the log: %w", err)
+		}
+		rec := e.RecordedAt.UnixNano()
+		if len(a.idx) == 0 || rec > max {
+			max = rec
+		}
+		a.idx = append(a.idx, timeEntry{pos: e.Position, rec: rec, max: max})
+	}
+	return nil
+}
+
+// eventSet describes the events recorded at or before a time: the prefix of
+// the log up to prefix (exclusive index) and the later stragglers.
+type eventSet struct {
+	prefix     int
+	stragglers []domain.Position
+	last       domain.Position // the last event of the set (zero: empty)
+	count      int
+	key        string
+}
+
+func (a *AsOf) setAt(t time.Time) eventSet {
+	a.idxMu.Lock()
+	defer a.idxMu.Unlock()
+	tn := t.UnixNano()
+	idx := a.idx
+	k := sort.Search(len(idx), func(i int) bool { return idx[i].max > tn })
+	s := eventSet{prefix: k, count: k}
+	if k > 0 {
+		s.last = idx[k-1].pos
+	}
+	h := fnv.New64a()
+	for _, e := range idx[k:] {
+		if e.rec <= tn {
+			s.stragglers = append(s.stragglers, e.pos)
+			s.last = e.pos
+			h.Write([]byte(e.pos.String() + ","))
+		}
+	}
+	s.count += len(s.stragglers)
+	s.key = strconv.Itoa(k) + "+" + strconv.Itoa(len(s.stragglers)) + ":" + strconv.FormatUint(h.Sum64(), 16)
+	return s
+}
+
+// positionAt returns the position of the n-th event of the log (n ≥ 1).
+func (a *AsOf) positionAt(n int) domain.Position {
+	a.idxMu.Lock()
+	defer a.idxMu.Unlock()
+	return a.idx[n-1].pos
+}
+
+// buildView replays the set into a new database, starting from the nearest
+// snapshot, and takes the snapshots it passes. The caller holds a.build.
+func (a *AsOf) buildView(ctx context.Context, t time.Time, set eventSet) (v *AsOfView, err error) {
+	var (
+		db      *sql.DB
+		release func()
+		from    int // events of the prefix already in db
+	)
+	if base, n, done := a.nearestBase(set.prefix); base != nil {
+		db, release, err = a.cfg.Copy(ctx, base)
+		done()
+		from = n
+	} else {
+		db, release, err = a.cfg.Open(ctx)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("projections: as-of: open a database: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			release()
+		}
+	}()
+	r, err := NewRunner(ctx, RunnerConfig{DB: db, Projections: a.cfg.Projections, Decode: a.cfg.Decode,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return nil, err
+	}
+	// The prefix, stopping at every snapshot point on the way.
+	if a.cfg.Copy != nil {
+		every := a.cfg.SnapshotEvery
+		for next := (from/every + 1) * every; next <= set.prefix; next += every {
+			if err := r.CatchUp(ctx, boundedLog{log: a.cfg.Log, upTo: a.positionAt(next), until: t}); err != nil {
+				return nil, err
+			}
+			if err := a.takeSnapshot(ctx, next, db); err != nil {
+				return nil, err
+			}
+		}
+	}
+	// The rest of the set: the prefix's tail and the stragglers.
+	if !set.last.IsZero() {
+		if err := r.CatchUp(ctx, boundedLog{log: a.cfg.Log, upTo: set.last, until: t}); err != nil {
+			return nil, err
+		}
+	}
+	return &AsOfView{runner: r, db: db, release: release, key: set.key, position: set.last, events: set.count,
+		prefix: set.prefix, pure: len(set.stragglers) == 0}, nil
+}
+
+// nearestBase picks the database to copy for a set whose prefix has n
+// events: the snapshot or cached view (one without stragglers) holding the
+// longest prefix of at most n events, and the number it holds. done
+// releases the pick once copied. Nil when no base helps (or Copy is nil).
+// The caller holds a.build.
+func (a *AsOf) nearestBase(n int) (db *sql.DB, events int, done func()) {
+	if a.cfg.Copy == nil {
+		return nil, 0, nil
+	}
+	var snap *snapshot
+	for _, s := range a.snaps {
+		if s.n <= n {
+			snap = s
+		}
+	}
+	a.mu.Lock()
+	var view *AsOfView
+	for e := a.lru.Front(); e != nil; e = e.Next() {
+		v := e.Value.(*AsOfView)
+		if v.pure && v.prefix <= n && (view == nil || v.prefix > view.prefix) {
+			view = v
+		}
+	}
+	if view != nil && (snap == nil || view.prefix > snap.n) {
+		view.refs++
+		a.mu.Unlock()
+		return view.db, view.prefix, a.releaser(view)
+	}
+	a.mu.Unlock()
+	if snap == nil || snap.n == 0 {
+		return nil, 0, nil
+	}
+	a.uses++
+	snap.used = a.uses
+	return snap.db, snap.n, func() {}
+}
+
+func (a *AsOf) takeSnapshot(ctx context.Context, n int, db *sql.DB) error {
+	for _, s := range a.snaps {
+		if s.n == n {
+			return nil
+		}
+	}
+	cp, release, err := a.cfg.Copy(ctx, db)
+	if err != nil {
+		return fmt.Errorf("projections: as-of: snapshot at %d events: %w", n, err)
+	}
+	a.uses++
+	a.snaps = append(a.snaps, &snapshot{n: n, db: cp, release: release, used: a.uses})
+	sort.Slice(a.snaps, func(i, j int) bool { return a.snaps[i].n < a.snaps[j].n })
+	for len(a.snaps) > a.cfg.MaxSnapshots { // drop the least recently used
+		lru := 0
+		for i, s := range a.snaps {
+			if s.used < a.snaps[lru].used {
+				lru = i
+			}
+		}
+		a.snaps[lru].release()
+		a.snaps = slices.Delete(a.snaps, lru, lru+1)
+	}
+	return nil
+}
+
+// boundedLog is the log as known at until: events recorded after until are
+// skipped, and reading stops after upTo.
+type boundedLog struct {
+	log   EventLog
+	upTo  domain.Position
+	until time.Time
+}
+
+func (l boundedLog) ReadAll(ctx context.Context, after domain.Position) iter.Seq2[domain.Event, error] {
+	return func(yield func(domain.Event, error) bool) {
+		if !after.Less(l.upTo) {
+			return
+		}
+		for e, err := range l.log.ReadAll(ctx, after) {
+			if err != nil {
+				yield(domain.Event{}, err)
+				return
+			}
+			if l.upTo.Less(e.Position) {
+				return
+			}
+			if e.RecordedAt.After(l.until) {
+				continue
+			}
+			if !yield(e, nil) {
+				return
+			}
+			if e.Position == l.upTo {
+				return
+			}
+		}
+	}
+}
