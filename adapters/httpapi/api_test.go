@@ -204,7 +204,9 @@ func TestConcurrentFinalize(t *testing.T) {
 }
 
 func TestWriteThenReadWithMinPosition(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.WaitTimeout = 200 * time.Millisecond })
+	// A generous wait: reads of reached positions must never depend on the
+	// machine's speed. The unreachable case below uses its own short one.
+	e := newEnv(t, func(c *Config) { c.WaitTimeout = 20 * time.Second })
 	res := e.do(t, "rep", "POST", "/v1/members/rui/sales", `{"customer":"ACME","amount_minor":250000,"currency":"EUR","occurred_at":"2026-11-20T10:00:00Z"}`, nil)
 	if res.status != http.StatusCreated {
 		t.Fatalf("sale: %d %s", res.status, res.body)
@@ -252,6 +254,7 @@ func TestWriteThenReadWithMinPosition(t *testing.T) {
 	})
 
 	t.Run("a position not reached in time is 503 with Retry-After", func(t *testing.T) {
+		e := newEnv(t, func(c *Config) { c.WaitTimeout = 200 * time.Millisecond })
 		far := domain.Seq(pos.Commit + 1000).String()
 		res := e.do(t, "rep", "GET", "/v1/leaderboards/revenue?period=2026-11&min_position="+far, nil, nil)
 		if res.status != http.StatusServiceUnavailable || res.header.Get("Retry-After") == "" {

@@ -164,7 +164,7 @@ func (s *Server) wrap(rt *route) http.Handler {
 		w := &statusWriter{ResponseWriter: rw}
 		defer func() {
 			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
+				if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 					panic(v)
 				}
 				s.log.Error("panic serving request", "route", rt.path, "method", rt.method, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))

@@ -57,7 +57,7 @@ func (s *Server) adminRoutes() []route {
 						return nil, errInvalid(fmt.Sprintf("team_id: member %s is in team %s, which is not %s nor below it", req.MemberID, team, req.TeamID))
 					}
 				}
-				info, secret, err := c.s.tokens.Create(c.ctx, NewToken{Role: req.Role, MemberID: req.MemberID, TeamID: req.TeamID, Label: req.Label})
+				info, secret, err := c.s.tokens.Create(c.ctx, NewToken(req))
 				if err != nil {
 					return nil, err
 				}

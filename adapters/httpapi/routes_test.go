@@ -257,6 +257,9 @@ func TestRouteRoleTable(t *testing.T) {
 			if res.status != http.StatusUnauthorized || res.errorCode() != "unauthenticated" {
 				t.Errorf("anonymous: %d %s, want 401 unauthenticated", res.status, res.body)
 			}
+			if n := e.events(t) - before; n != 0 {
+				t.Errorf("anonymous: %d events appended, want none", n)
+			}
 			for _, role := range Roles {
 				caller := roleToken[role]
 				path, body := sample(t, e, caller)

@@ -17,16 +17,6 @@ type Org interface {
 	TeamWithin(ctx context.Context, team, root string) (bool, error)
 }
 
-// canSeeAll reports whether the principal reads every member's data
-// (DOMAIN.md §7: HR and auditors; admins for the organisation).
-func (c *call) canSeeAll() bool {
-	switch c.p.Role {
-	case RoleHR, RoleAuditor, RoleAdmin:
-		return true
-	}
-	return false
-}
-
 // allowMember checks that the principal may read or act on memberID: a rep
 // only on itself, a manager on members of its team subtree (itself
 // included), the other roles on anyone the route lets them reach.
@@ -85,13 +75,4 @@ func (c *call) allowTeam(team string) error {
 		}
 	}
 	return nil
-}
-
-// self returns the principal's member id, or the given one when the
-// principal may act for others. It is how "own" writes default their member.
-func (c *call) memberOrSelf(memberID string) string {
-	if memberID == "" {
-		return c.p.MemberID
-	}
-	return memberID
 }

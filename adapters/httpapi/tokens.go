@@ -158,7 +158,7 @@ func NewTokens(ctx context.Context, db *sql.DB, clock domain.Clock, ttl time.Dur
 // secret is shown once: only its hash is kept.
 func (t *Tokens) Create(ctx context.Context, nt NewToken) (TokenInfo, string, error) {
 	if err := nt.Validate(); err != nil {
-		return TokenInfo{}, "", fmt.Errorf("%w: %v", domain.ErrInvalid, err)
+		return TokenInfo{}, "", fmt.Errorf("%w: %w", domain.ErrInvalid, err)
 	}
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {

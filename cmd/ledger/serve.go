@@ -209,7 +209,7 @@ func (a *app) serve(ctx context.Context, c serveConfig, logger *slog.Logger) err
 	if err != nil {
 		return err
 	}
-	defer asOf.Close()
+	defer func() { _ = asOf.Close() }()
 	api, err := httpapi.New(httpapi.Config{
 		Commands: a.service, Org: httpapi.NewStoreOrg(a.store), ReadModels: a.runner, Keys: a.keys,
 		Log: a.store, DB: a.apiDB, Tokens: a.tokens, Ready: health, Lags: health,
