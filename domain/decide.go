@@ -53,7 +53,7 @@ func requireRating(r int) error {
 func requirePeriod(field, v string, kind PeriodKind) (Period, error) {
 	p, err := ParsePeriod(v)
 	if err != nil {
-		return Period{}, fmt.Errorf("%w: %s: %v", ErrInvalid, field, err)
+		return Period{}, fmt.Errorf("%w: %s: %w", ErrInvalid, field, err)
 	}
 	if kind != 0 && p.Kind != kind {
 		return Period{}, invalidf("%s %q: want a %s (e.g. %s)", field, v, kind, PeriodOf(kind, time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)))
