@@ -103,7 +103,6 @@ type AsOf struct {
 
 	idxMu sync.Mutex
 	idx   []timeEntry
-	built bool
 
 	build sync.Mutex // serialises builds and snapshot bookkeeping
 

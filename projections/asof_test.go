@@ -52,7 +52,7 @@ func newTestAsOf(tb testing.TB, log projections.EventLog, every, cache int) *pro
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { a.Close() })
+	tb.Cleanup(func() { _ = a.Close() })
 	return a
 }
 
