@@ -94,13 +94,7 @@ func migrate(ctx context.Context, src, dst domain.EventStore, progress func(uint
 			rep.Skipped++
 			continue
 		}
-		exp := domain.NoStream()
-		if e.Revision > 0 {
-			exp = domain.Exact(e.Revision - 1)
-		}
-		ev := domain.NewEvent{ID: e.ID, Type: e.Type, Data: e.Data, OccurredAt: e.OccurredAt, RecordedAt: e.RecordedAt,
-			Actor: e.Actor, CorrelationID: e.CorrelationID, CausationID: e.CausationID}
-		if _, err := dst.Append(ctx, e.Stream, exp, []domain.NewEvent{ev}); err != nil {
+		if err := copyEvent(ctx, dst, e); err != nil {
 			return rep, fmt.Errorf("copy event %d (%s revision %d): %w", n+1, e.Stream, e.Revision, err)
 		}
 		n++

@@ -33,12 +33,7 @@ func TestMigrateCopiesResumesAndVerifies(t *testing.T) {
 		if n == 5 {
 			break
 		}
-		exp := domain.NoStream()
-		if e.Revision > 0 {
-			exp = domain.Exact(e.Revision - 1)
-		}
-		if _, err := dst.Append(ctx, e.Stream, exp, []domain.NewEvent{{ID: e.ID, Type: e.Type, Data: e.Data,
-			OccurredAt: e.OccurredAt, RecordedAt: e.RecordedAt, Actor: e.Actor}}); err != nil {
+		if err := copyEvent(ctx, dst, e); err != nil {
 			t.Fatal(err)
 		}
 		n++
