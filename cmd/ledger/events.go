@@ -100,10 +100,7 @@ func runEvents(ctx context.Context, env *environment, args []string) error {
 		}
 		fromPos = p
 	}
-	if err := mustExist(c); err != nil {
-		return err
-	}
-	store, err := openStore(ctx, c)
+	store, err := openExisting(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -173,10 +170,7 @@ func runExport(ctx context.Context, env *environment, args []string) error {
 	if fs.NArg() > 0 {
 		return usageErr("unexpected argument %q", fs.Arg(0))
 	}
-	if err := mustExist(c); err != nil {
-		return err
-	}
-	store, err := openStore(ctx, c)
+	store, err := openExisting(ctx, c)
 	if err != nil {
 		return err
 	}

@@ -38,10 +38,7 @@ both logs have the same digest.`)
 	if dstCfg.Store == "" || dstCfg.Store == "sqlite" {
 		return usageErr("--to must be an esdb:// URL")
 	}
-	if err := mustExist(srcCfg); err != nil {
-		return err
-	}
-	src, err := openStore(ctx, srcCfg)
+	src, err := openExisting(ctx, srcCfg)
 	if err != nil {
 		return err
 	}

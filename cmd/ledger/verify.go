@@ -36,10 +36,7 @@ func runVerify(ctx context.Context, env *environment, args []string) error {
 		}
 		atPos = p
 	}
-	if err := mustExist(c); err != nil {
-		return err
-	}
-	store, err := openStore(ctx, c)
+	store, err := openExisting(ctx, c)
 	if err != nil {
 		return err
 	}
