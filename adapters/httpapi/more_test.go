@@ -74,13 +74,14 @@ func TestVerify(t *testing.T) {
 	}
 }
 
-// TestEveryListAnswersCSV asks every list route for text/csv, as the
-// auditor (who may read them all) and checks a header row comes back.
+// TestEveryListAnswersCSV asks every table (every list route and the
+// scorecards) for text/csv, as the auditor (who may read them all) and checks
+// a header row comes back.
 func TestEveryListAnswersCSV(t *testing.T) {
 	e := newEnv(t)
 	n := 0
 	for _, rt := range e.api.routes {
-		if !rt.list || rt.write {
+		if rt.write || !(rt.list || strings.Contains(rt.path, "/scorecards/")) {
 			continue
 		}
 		who := "auditor"

@@ -94,7 +94,7 @@ func (s *Server) readRoutes() []route {
 					return nil, queryErr(err)
 				}
 				c.setPosition(card.Position)
-				return card, nil
+				return weekCard{card}, nil
 			},
 		},
 		{
@@ -115,7 +115,7 @@ func (s *Server) readRoutes() []route {
 					return nil, queryErr(err)
 				}
 				c.setPosition(card.Position)
-				return card, nil
+				return monthCard{card}, nil
 			},
 		},
 		{
