@@ -123,7 +123,7 @@ func NewLeaderboard(prefix string) Projector {
 func (*Leaderboard) Name() string { return "leaderboard" }
 
 // Version implements Projector.
-func (*Leaderboard) Version() int { return 3 }
+func (*Leaderboard) Version() int { return 4 }
 
 // Setup implements Projector.
 func (l *Leaderboard) Setup(ctx context.Context, tx *sql.Tx) error {
@@ -584,21 +584,21 @@ func (b *lbBatch) flush(ctx context.Context) error {
 		}
 	}
 	return b.scores.recompute(ctx, b.s, scoreHooks{
-		week: func(memberID, week string, w *ScorecardWeek) error {
+		week: func(memberID, week string, w *ScorecardWeek, reached int64) error {
 			if w == nil {
-				return b.scoreRows(ctx, MetricWeeklyScore, memberID, week, 0, 0, false)
+				return b.scoreRows(ctx, MetricWeeklyScore, memberID, week, 0, 0, reached, false)
 			}
-			return b.scoreRows(ctx, MetricWeeklyScore, memberID, week, w.Total, w.Quantity, true)
+			return b.scoreRows(ctx, MetricWeeklyScore, memberID, week, w.Total, w.Quantity, reached, true)
 		},
-		month: func(memberID, month string, m *ScorecardMonth) error {
+		month: func(memberID, month string, m *ScorecardMonth, reached int64) error {
 			if m == nil || m.Evaluation == nil {
-				return b.scoreRows(ctx, MetricMonthlyScore, memberID, month, 0, 0, false)
+				return b.scoreRows(ctx, MetricMonthlyScore, memberID, month, 0, 0, reached, false)
 			}
 			var o domain.Fixed
 			if m.Objective != nil {
 				o = *m.Objective
 			}
-			return b.scoreRows(ctx, MetricMonthlyScore, memberID, month, *m.Evaluation, o, true)
+			return b.scoreRows(ctx, MetricMonthlyScore, memberID, month, *m.Evaluation, o, reached, true)
 		},
 	})
 }
@@ -606,7 +606,9 @@ func (b *lbBatch) flush(ctx context.Context) error {
 // scoreRows replaces a member's rows of a score metric for one week or
 // month: credited to the team they were in on the period's last day; raw
 // (the first tie-breaker) is Q for a week and O for a month.
-func (b *lbBatch) scoreRows(ctx context.Context, metric, memberID, period string, value, raw domain.Fixed, present bool) error {
+// reached (the next tie-breaker) is the position of the last event that
+// touched the period, whatever the batching.
+func (b *lbBatch) scoreRows(ctx context.Context, metric, memberID, period string, value, raw domain.Fixed, reached int64, present bool) error {
 	if err := b.s.exec(ctx, `DELETE FROM {p}totals WHERE subject_id = ? AND metric = ? AND period = ?`,
 		memberID, metric, period); err != nil || !present {
 		return err
@@ -633,7 +635,7 @@ func (b *lbBatch) scoreRows(ctx context.Context, metric, memberID, period string
 	}
 	args := make([]any, 0, 9*len(scopes))
 	for _, sc := range scopes {
-		args = append(args, metric, period, sc[0], sc[1], memberID, int64(value), int64(raw), b.last, name)
+		args = append(args, metric, period, sc[0], sc[1], memberID, int64(value), int64(raw), reached, name)
 	}
 	return b.s.exec(ctx, insertTotals(len(scopes)), args...)
 }

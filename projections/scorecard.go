@@ -74,8 +74,12 @@ CREATE TABLE IF NOT EXISTS {p}sc_months (
 type scoreKeeper struct {
 	book   *rulesBook
 	org    *orgCache // the caller resets it on every organisation event
-	weeks  map[memberPeriod]struct{}
-	months map[memberPeriod]struct{}
+	// weeks and months to recompute, each with the position of the last
+	// event that touched it: the "reached" of its score, the same whatever
+	// the batching.
+	weeks  map[memberPeriod]int64
+	months map[memberPeriod]int64
+	cur    int64 // position of the event being applied
 	// targets caches each member's TargetSets (by position) during recompute.
 	targetRows map[string][]scTarget
 	// contribs holds the contributions not yet written to sc_contrib.
@@ -92,7 +96,7 @@ type scTarget struct {
 }
 
 func newScoreKeeper(book *rulesBook, org *orgCache) *scoreKeeper {
-	return &scoreKeeper{book: book, org: org, weeks: map[memberPeriod]struct{}{}, months: map[memberPeriod]struct{}{},
+	return &scoreKeeper{book: book, org: org, weeks: map[memberPeriod]int64{}, months: map[memberPeriod]int64{},
 		targetRows: map[string][]scTarget{}, cards: true, contribs: rowBuffer{
 			head: `INSERT OR IGNORE INTO {p}sc_contrib (source_id, member_id, source, currency, week, month, amount, event_id) VALUES `,
 			cols: 8,
@@ -102,15 +106,25 @@ func newScoreKeeper(book *rulesBook, org *orgCache) *scoreKeeper {
 func (k *scoreKeeper) dirtyAt(memberID string, t time.Time) {
 	w := domain.PeriodOf(domain.PeriodWeek, t).String()
 	k.dirtyWeek(memberID, w)
-	k.months[memberPeriod{memberID, domain.PeriodOf(domain.PeriodMonth, t).String()}] = struct{}{}
+	k.mark(k.months, memberPeriod{memberID, domain.PeriodOf(domain.PeriodMonth, t).String()})
 }
+
+// mark records that the current event touched mp.
+func (k *scoreKeeper) mark(m map[memberPeriod]int64, mp memberPeriod) {
+	if m[mp] < k.cur {
+		m[mp] = k.cur
+	}
+}
+
+// at sets the event being applied.
+func (k *scoreKeeper) at(e Envelope) { k.cur = int64(e.Position.Commit) }
 
 // dirtyWeek marks a week and the months it overlaps.
 func (k *scoreKeeper) dirtyWeek(memberID, week string) {
-	k.weeks[memberPeriod{memberID, week}] = struct{}{}
+	k.mark(k.weeks, memberPeriod{memberID, week})
 	if w, err := domain.ParsePeriod(week); err == nil {
-		k.months[memberPeriod{memberID, domain.PeriodOf(domain.PeriodMonth, w.Start()).String()}] = struct{}{}
-		k.months[memberPeriod{memberID, domain.PeriodOf(domain.PeriodMonth, w.End().AddDate(0, 0, -1)).String()}] = struct{}{}
+		k.mark(k.months, memberPeriod{memberID, domain.PeriodOf(domain.PeriodMonth, w.Start()).String()})
+		k.mark(k.months, memberPeriod{memberID, domain.PeriodOf(domain.PeriodMonth, w.End().AddDate(0, 0, -1)).String()})
 	}
 }
 
@@ -123,12 +137,13 @@ func (k *scoreKeeper) dirtyPeriod(memberID, period string) {
 	case domain.PeriodWeek:
 		k.dirtyWeek(memberID, p.String())
 	case domain.PeriodMonth:
-		k.months[memberPeriod{memberID, p.String()}] = struct{}{}
+		k.mark(k.months, memberPeriod{memberID, p.String()})
 	}
 }
 
 // apply folds one event (the org events are applied by the caller).
 func (k *scoreKeeper) apply(ctx context.Context, s *stmts, e Envelope) error {
+	k.at(e)
 	switch ev := e.Payload.(type) {
 	case *domain.ScoringRulesPublished:
 		ok, err := k.book.add(ctx, s, e, ev)
@@ -159,12 +174,12 @@ func (k *scoreKeeper) apply(ctx context.Context, s *stmts, e Envelope) error {
 			e.ID, ev.MemberID, week, ev.Rating, int64(e.Position.Commit))
 	case *domain.ManagerRatingRecorded:
 		month := canonicalPeriod(ev.Month)
-		k.months[memberPeriod{ev.MemberID, month}] = struct{}{}
+		k.mark(k.months, memberPeriod{ev.MemberID, month})
 		return s.exec(ctx, `INSERT OR IGNORE INTO {p}sc_ratings (event_id, member_id, period, kind, rating, position) VALUES (?, ?, ?, 'manager', ?, ?)`,
 			e.ID, ev.MemberID, month, ev.Rating, int64(e.Position.Commit))
 	case *domain.EvaluationFinalized:
 		month := canonicalPeriod(ev.Month)
-		k.months[memberPeriod{ev.MemberID, month}] = struct{}{}
+		k.mark(k.months, memberPeriod{ev.MemberID, month})
 		return s.exec(ctx, `INSERT OR IGNORE INTO {p}sc_ratings (event_id, member_id, period, kind, rating, position) VALUES (?, ?, ?, 'final', ?, ?)`,
 			e.ID, ev.MemberID, month, ev.Band, int64(e.Position.Commit))
 	case *domain.TargetSet:
@@ -195,6 +210,7 @@ func (k *scoreKeeper) apply(ctx context.Context, s *stmts, e Envelope) error {
 }
 
 func (k *scoreKeeper) contribute(ctx context.Context, s *stmts, e Envelope, id, memberID, source, currency string, at time.Time, amount int64) error {
+	k.at(e)
 	k.dirtyAt(memberID, at)
 	return k.contribs.add(ctx, s, id, memberID, source, currency, domain.PeriodOf(domain.PeriodWeek, at).String(),
 		domain.PeriodOf(domain.PeriodMonth, at).String(), amount, e.ID)
@@ -236,6 +252,7 @@ func (k *scoreKeeper) dirtyFrom(ctx context.Context, s *stmts, effectiveFrom str
 }
 
 func (k *scoreKeeper) void(ctx context.Context, s *stmts, e Envelope, source string) error {
+	k.at(e)
 	if err := k.contribs.flush(ctx, s); err != nil {
 		return err
 	}
@@ -245,7 +262,7 @@ func (k *scoreKeeper) void(ctx context.Context, s *stmts, e Envelope, source str
 		return err
 	}
 	k.dirtyWeek(memberID, week)
-	k.months[memberPeriod{memberID, month}] = struct{}{}
+	k.mark(k.months, memberPeriod{memberID, month})
 	return s.exec(ctx, `UPDATE {p}sc_contrib SET voided_by = ? WHERE source_id = ?`, e.ID, source)
 }
 
@@ -355,8 +372,9 @@ type ScorecardMonth struct {
 // scoreHooks are told of every week and month recomputed (nil: nothing is
 // scored for it any more).
 type scoreHooks struct {
-	week  func(memberID, week string, w *ScorecardWeek) error
-	month func(memberID, month string, m *ScorecardMonth) error
+	// reached is the position of the last event that touched the period.
+	week  func(memberID, week string, w *ScorecardWeek, reached int64) error
+	month func(memberID, month string, m *ScorecardMonth, reached int64) error
 }
 
 // recompute scores every dirty week, then every dirty month, telling hooks.
@@ -385,7 +403,7 @@ func (k *scoreKeeper) recompute(ctx context.Context, s *stmts, hooks scoreHooks)
 			if ok {
 				wp = &w
 			}
-			if err := hooks.week(mp.member, mp.period, wp); err != nil {
+			if err := hooks.week(mp.member, mp.period, wp, k.weeks[mp]); err != nil {
 				return err
 			}
 		}
@@ -400,7 +418,7 @@ func (k *scoreKeeper) recompute(ctx context.Context, s *stmts, hooks scoreHooks)
 			return err
 		}
 		if hooks.month != nil {
-			if err := hooks.month(mp.member, mp.period, &m); err != nil {
+			if err := hooks.month(mp.member, mp.period, &m, k.months[mp]); err != nil {
 				return err
 			}
 		}
@@ -419,7 +437,7 @@ func (k *scoreKeeper) card(v any) string {
 	return jsonText(v)
 }
 
-func sortedKeys(m map[memberPeriod]struct{}) []memberPeriod {
+func sortedKeys[V any](m map[memberPeriod]V) []memberPeriod {
 	out := make([]memberPeriod, 0, len(m))
 	for k := range m {
 		out = append(out, k)

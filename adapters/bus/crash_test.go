@@ -283,7 +283,7 @@ func dump(tb testing.TB, db *sql.DB, p projections.Projector) map[string][]strin
 func sameTables(tb testing.TB, wantDB *sql.DB, want *projections.Runner, gotDB *sql.DB, got *projections.Runner) {
 	tb.Helper()
 	for _, st := range want.Positions() {
-		w := mask(st.Name, dump(tb, wantDB, want.Current(st.Name)))
+		w := dump(tb, wantDB, want.Current(st.Name))
 		rows := 0
 		for _, r := range w {
 			rows += len(r)
@@ -291,35 +291,9 @@ func sameTables(tb testing.TB, wantDB *sql.DB, want *projections.Runner, gotDB *
 		if rows == 0 {
 			tb.Errorf("%s holds no rows at all", st.Name)
 		}
-		if diff := cmp.Diff(w, mask(st.Name, dump(tb, gotDB, got.Current(st.Name)))); diff != "" {
+		if diff := cmp.Diff(w, dump(tb, gotDB, got.Current(st.Name))); diff != "" {
 			tb.Errorf("%s tables (-rebuilt +live):\n%s", st.Name, diff)
 		}
 	}
 }
 
-// mask hides, from a dump, the one column known to depend on how the log was
-// cut into batches, so that the comparison checks everything else.
-//
-// KNOWN ISSUE (read models, not the bus): the leaderboard stores, as the
-// "reached" tie-breaker of weekly_score and monthly_score rows, the position
-// of the LAST EVENT OF THE BATCH that recomputed them (lbBatch.scoreRows
-// uses b.last), so it differs between a rebuild (big batches) and the live
-// flow (small batches). Remove this mask once it records the position of
-// the event that produced the score.
-func mask(projection string, d map[string][]string) map[string][]string {
-	if projection != "leaderboard" {
-		return d
-	}
-	rows := d["totals"]
-	out := make([]string, len(rows))
-	for i, r := range rows {
-		f := strings.Split(r, " | ")
-		if len(f) == 9 && (f[0] == "weekly_score" || f[0] == "monthly_score") {
-			f[7] = "(batch-dependent)"
-		}
-		out[i] = strings.Join(f, " | ")
-	}
-	slices.Sort(out)
-	d["totals"] = out
-	return d
-}
