@@ -127,7 +127,7 @@ func (p *Directory) Directory(ctx context.Context, db Queryer, keys domain.KeySt
 		return DirectoryPage{}, err
 	}
 	if _, err := domain.ParseDate(q.AsOf); err != nil {
-		return DirectoryPage{}, fmt.Errorf("%w: as_of: %v", ErrInvalidQuery, err)
+		return DirectoryPage{}, fmt.Errorf("%w: as_of: %w", ErrInvalidQuery, err)
 	}
 	var after string
 	if q.Cursor != "" {

@@ -949,7 +949,7 @@ func (l *Leaderboard) Board(ctx context.Context, db Queryer, q BoardQuery) (Boar
 	}
 	per, err := domain.ParsePeriod(q.Period)
 	if err != nil {
-		return Board{}, fmt.Errorf("%w: %v", ErrInvalidQuery, err)
+		return Board{}, fmt.Errorf("%w: %w", ErrInvalidQuery, err)
 	}
 	switch {
 	case q.Metric == MetricEvaluation && per.Kind == domain.PeriodWeek:

@@ -146,14 +146,6 @@ func member(ctx context.Context, s *stmts, id string) (memberInfo, error) {
 	return m, err
 }
 
-// roleAt returns the role the member held on day t ("" when unknown).
-func roleAt(ctx context.Context, s *stmts, memberID string, t time.Time) (string, error) {
-	var r string
-	_, err := s.row(ctx, `SELECT role FROM {p}org_roles WHERE member_id = ? AND from_day <= ?
-		ORDER BY from_day DESC, seq DESC LIMIT 1`, []any{memberID, fmtDay(t)}, &r)
-	return r, err
-}
-
 // orgCache memoizes member, stint and team lookups within one Apply. Any
 // organisation event clears it, so it never serves a stale answer.
 type orgCache struct {

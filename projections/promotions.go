@@ -220,7 +220,7 @@ func (p *Promotions) Promotions(ctx context.Context, db Queryer, q PromotionQuer
 			continue
 		}
 		if _, err := domain.ParseDate(d.v); err != nil {
-			return PromotionPage{}, fmt.Errorf("%w: %v", ErrInvalidQuery, err)
+			return PromotionPage{}, fmt.Errorf("%w: %w", ErrInvalidQuery, err)
 		}
 		where, args = append(where, "nominated_day "+d.op+" ?"), append(args, d.v)
 	}

@@ -129,19 +129,6 @@ func (s *stmts) exec(ctx context.Context, q string, args ...any) error {
 	return nil
 }
 
-// execN is exec that also returns the number of rows affected.
-func (s *stmts) execN(ctx context.Context, q string, args ...any) (int64, error) {
-	st, err := s.get(ctx, q)
-	if err != nil {
-		return 0, err
-	}
-	res, err := st.ExecContext(ctx, args...)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %w", firstLine(q), err)
-	}
-	return res.RowsAffected()
-}
-
 func (s *stmts) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	st, err := s.get(ctx, q)
 	if err != nil {

@@ -167,7 +167,7 @@ func (p *Rewards) Rewards(ctx context.Context, db Queryer, q RewardQuery) (Rewar
 	if q.Period != "" {
 		per, err := domain.ParsePeriod(q.Period)
 		if err != nil {
-			return RewardPage{}, fmt.Errorf("%w: %v", ErrInvalidQuery, err)
+			return RewardPage{}, fmt.Errorf("%w: %w", ErrInvalidQuery, err)
 		}
 		where, args = append(where, "occurred_at >= ? AND occurred_at < ?"), append(args, fmtTime(per.Start()), fmtTime(per.End()))
 	}

@@ -72,8 +72,8 @@ CREATE TABLE IF NOT EXISTS {p}sc_months (
 // month is scored with the rule set in force on its first day, which maps
 // sources to KPIs.
 type scoreKeeper struct {
-	book   *rulesBook
-	org    *orgCache // the caller resets it on every organisation event
+	book *rulesBook
+	org  *orgCache // the caller resets it on every organisation event
 	// weeks and months to recompute, each with the position of the last
 	// event that touched it: the "reached" of its score, the same whatever
 	// the batching.

@@ -296,4 +296,3 @@ func sameTables(tb testing.TB, wantDB *sql.DB, want *projections.Runner, gotDB *
 		}
 	}
 }
-
