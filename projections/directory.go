@@ -46,14 +46,7 @@ func (p *Directory) Setup(ctx context.Context, tx *sql.Tx) error {
 
 // Apply implements Projector.
 func (p *Directory) Apply(ctx context.Context, tx *sql.Tx, batch []Envelope) error {
-	s := newStmts(tx, p.prefix)
-	defer s.close()
-	for _, e := range batch {
-		if err := p.apply(ctx, s, e); err != nil {
-			return fmt.Errorf("directory: event %s (%s): %w", e.ID, e.Type, err)
-		}
-	}
-	return savePosition(ctx, s, batch)
+	return applyEach(ctx, tx, p.prefix, "directory", batch, p.apply)
 }
 
 func (p *Directory) apply(ctx context.Context, s *stmts, e Envelope) error {

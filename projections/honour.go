@@ -52,14 +52,7 @@ func (p *Honour) Setup(ctx context.Context, tx *sql.Tx) error {
 
 // Apply implements Projector.
 func (p *Honour) Apply(ctx context.Context, tx *sql.Tx, batch []Envelope) error {
-	s := newStmts(tx, p.prefix)
-	defer s.close()
-	for _, e := range batch {
-		if err := p.apply(ctx, s, e); err != nil {
-			return fmt.Errorf("honour: event %s (%s): %w", e.ID, e.Type, err)
-		}
-	}
-	return savePosition(ctx, s, batch)
+	return applyEach(ctx, tx, p.prefix, "honour", batch, p.apply)
 }
 
 const insertHonour = `INSERT OR REPLACE INTO {p}honour (position, event_id, kind, subject_kind, subject_id, subject_name, from_id,

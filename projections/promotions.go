@@ -67,14 +67,7 @@ func (p *Promotions) Setup(ctx context.Context, tx *sql.Tx) error {
 
 // Apply implements Projector.
 func (p *Promotions) Apply(ctx context.Context, tx *sql.Tx, batch []Envelope) error {
-	s := newStmts(tx, p.prefix)
-	defer s.close()
-	for _, e := range batch {
-		if err := p.apply(ctx, s, e); err != nil {
-			return fmt.Errorf("promotions: event %s (%s): %w", e.ID, e.Type, err)
-		}
-	}
-	return savePosition(ctx, s, batch)
+	return applyEach(ctx, tx, p.prefix, "promotions", batch, p.apply)
 }
 
 // PromotionStep is an event behind a promotion record.

@@ -255,3 +255,18 @@ func (r *rowBuffer) flush(ctx context.Context, s *stmts) error {
 	r.args, r.n = r.args[:0], 0
 	return err
 }
+
+// applyEach is the Apply of a read model that folds events one at a time:
+// apply runs for every event in order with the batch's statements, then the
+// position the model reflects is saved in the same transaction.
+func applyEach(ctx context.Context, tx *sql.Tx, prefix, name string, batch []Envelope,
+	apply func(context.Context, *stmts, Envelope) error) error {
+	s := newStmts(tx, prefix)
+	defer s.close()
+	for _, e := range batch {
+		if err := apply(ctx, s, e); err != nil {
+			return fmt.Errorf("%s: event %s (%s): %w", name, e.ID, e.Type, err)
+		}
+	}
+	return savePosition(ctx, s, batch)
+}

@@ -58,14 +58,7 @@ func (p *Rewards) Setup(ctx context.Context, tx *sql.Tx) error {
 
 // Apply implements Projector.
 func (p *Rewards) Apply(ctx context.Context, tx *sql.Tx, batch []Envelope) error {
-	s := newStmts(tx, p.prefix)
-	defer s.close()
-	for _, e := range batch {
-		if err := p.apply(ctx, s, e); err != nil {
-			return fmt.Errorf("rewards: event %s (%s): %w", e.ID, e.Type, err)
-		}
-	}
-	return savePosition(ctx, s, batch)
+	return applyEach(ctx, tx, p.prefix, "rewards", batch, p.apply)
 }
 
 const insertRewardEntry = `INSERT OR REPLACE INTO {p}reward_entries (position, position_text, event_id, member_id, reward_id, entry,

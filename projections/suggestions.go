@@ -57,14 +57,7 @@ func (p *Suggestions) Setup(ctx context.Context, tx *sql.Tx) error {
 
 // Apply implements Projector.
 func (p *Suggestions) Apply(ctx context.Context, tx *sql.Tx, batch []Envelope) error {
-	s := newStmts(tx, p.prefix)
-	defer s.close()
-	for _, e := range batch {
-		if err := p.apply(ctx, s, e); err != nil {
-			return fmt.Errorf("suggestions: event %s (%s): %w", e.ID, e.Type, err)
-		}
-	}
-	return savePosition(ctx, s, batch)
+	return applyEach(ctx, tx, p.prefix, "suggestions", batch, p.apply)
 }
 
 func (p *Suggestions) apply(ctx context.Context, s *stmts, e Envelope) error {
