@@ -18,19 +18,27 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 		months  int
 		seed    int64
 		workers int
+		server  string
+		token   string
 	)
-	fs := newFlags(env, "demo", `demo [--members N] [--months N] [--seed S] [--data DIR]
+	fs := newFlags(env, "demo", `demo [--members N] [--months N] [--seed S] [--data DIR | --server URL --token ADMIN_TOKEN]
 
 Generates a realistic organisation (teams in regions, members on the ladder,
 months of activities, sales, quality ratings, targets, evaluations, promotions,
 rewards, suggestions) through the command service into an empty ledger.
-The same seed always gives the same ledger.`)
+The same seed always gives the same ledger. With --server, the commands go
+to a running ledger serve over its HTTP API instead: the server's own
+policies issue eligibility, goal bonuses and clawbacks, promotions whose
+simulated effective date precedes the server's approval date are counted,
+not effected, and a re-run appends nothing.`)
 	addDataFlags(fs, env, &c)
 	addStoreFlag(fs, env, &c)
 	fs.IntVar(&members, "members", 50, "number of members (at least 6)")
 	fs.IntVar(&months, "months", 6, "months of history, ending before the current month")
 	fs.Int64Var(&seed, "seed", 1, "random seed")
 	fs.IntVar(&workers, "workers", 64, "concurrent writers (appends share commits)")
+	fs.StringVar(&server, "server", "", "send the commands to a running ledger serve at this URL instead of the data folder")
+	fs.StringVar(&token, "token", env.getenv("LEDGER_TOKEN"), "admin token of the server, with --server (env LEDGER_TOKEN)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -44,6 +52,9 @@ The same seed always gives the same ledger.`)
 	cfg := demo.Config{Members: members, Months: months, Seed: seed, Start: demo.DefaultStart(start, months)}
 	if err := cfg.Validate(); err != nil {
 		return usageErr("%v", err)
+	}
+	if server != "" {
+		return runRemoteDemo(ctx, env, cfg, workers, server, token, start)
 	}
 	if err := c.Validate(); err != nil {
 		return err
