@@ -80,43 +80,19 @@ func (s *Server) readRoutes() []route {
 			method: get, path: "/v1/members/{member_id}/scorecards/weeks/{week}", tag: "scores", roles: memberReaders,
 			summary: "A member's weekly scorecard: each KPI's actual, target, attainment, weight and contribution, Q, q and W, with the events behind them",
 			resp:    projections.ScorecardWeek{},
-			handle: func(c *call) (any, error) {
-				m := c.param("member_id")
-				if err := c.allowMember(m); err != nil {
-					return nil, err
-				}
-				sc, err := readModel[*projections.Scorecard](c, "scorecard")
-				if err != nil {
-					return nil, err
-				}
-				card, err := sc.Week(c.ctx, db(c), projections.ScorecardQuery{MemberID: m, Period: c.param("week")})
-				if err != nil {
-					return nil, queryErr(err)
-				}
-				c.setPosition(card.Position)
-				return weekCard{card}, nil
-			},
+			handle: scorecardHandler("week", func(c *call, sc *projections.Scorecard, q projections.ScorecardQuery) (any, string, error) {
+				card, err := sc.Week(c.ctx, db(c), q)
+				return weekCard{card}, card.Position, err
+			}),
 		},
 		{
 			method: get, path: "/v1/members/{member_id}/scorecards/months/{month}", tag: "scores", roles: memberReaders,
 			summary: "A member's monthly scorecard: R, O, M and the provisional evaluation E and band",
 			resp:    projections.ScorecardMonth{},
-			handle: func(c *call) (any, error) {
-				m := c.param("member_id")
-				if err := c.allowMember(m); err != nil {
-					return nil, err
-				}
-				sc, err := readModel[*projections.Scorecard](c, "scorecard")
-				if err != nil {
-					return nil, err
-				}
-				card, err := sc.Month(c.ctx, db(c), projections.ScorecardQuery{MemberID: m, Period: c.param("month")})
-				if err != nil {
-					return nil, queryErr(err)
-				}
-				c.setPosition(card.Position)
-				return monthCard{card}, nil
-			},
+			handle: scorecardHandler("month", func(c *call, sc *projections.Scorecard, q projections.ScorecardQuery) (any, string, error) {
+				card, err := sc.Month(c.ctx, db(c), q)
+				return monthCard{card}, card.Position, err
+			}),
 		},
 		{
 			method: get, path: "/v1/evaluations", tag: "scores", roles: memberReaders, list: true,
@@ -373,4 +349,26 @@ func rewardList(c *call, member string) (any, error) {
 		totals = []projections.RewardTotal{}
 	}
 	return rewardPage{Totals: totals, Items: items, NextCursor: p.Next, Position: p.Position}, nil
+}
+
+// scorecardHandler serves one of a member's scorecards: the member must be
+// readable by the caller; period names the path parameter of the period.
+func scorecardHandler(period string,
+	read func(c *call, sc *projections.Scorecard, q projections.ScorecardQuery) (any, string, error)) func(*call) (any, error) {
+	return func(c *call) (any, error) {
+		m := c.param("member_id")
+		if err := c.allowMember(m); err != nil {
+			return nil, err
+		}
+		sc, err := readModel[*projections.Scorecard](c, "scorecard")
+		if err != nil {
+			return nil, err
+		}
+		card, pos, err := read(c, sc, projections.ScorecardQuery{MemberID: m, Period: c.param(period)})
+		if err != nil {
+			return nil, queryErr(err)
+		}
+		c.setPosition(pos)
+		return card, nil
+	}
 }
