@@ -73,36 +73,13 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64) iter
 	return func(yield func(domain.Event, error) bool) {
 		ctx, cancel := s.callCtx(ctx)
 		defer cancel()
-		size := s.cfg.PageSize
 		next := from
-		for {
-			n, err := s.page(ctx, "read stream", func(ctx context.Context, c *client.Client) (*client.ReadStream, error) {
-				return c.ReadStream(ctx, stream, client.ReadStreamOptions{From: client.Revision(next)}, uint64(size))
-			}, func(r *client.RecordedEvent) error {
-				next = r.EventNumber + 1
-				if isSystem(r.StreamID, r.EventType) {
-					return nil
-				}
-				e, err := decode(r)
-				if err != nil {
-					return err
-				}
-				if !yield(e, nil) {
-					return errStop
-				}
-				return nil
-			})
-			if errors.Is(err, errStop) {
-				return
-			}
-			if err != nil {
-				yield(domain.Event{}, err)
-				return
-			}
-			if n < size {
-				return
-			}
-		}
+		s.readPages(ctx, "read stream", yield, func(ctx context.Context, c *client.Client) (*client.ReadStream, error) {
+			return c.ReadStream(ctx, stream, client.ReadStreamOptions{From: client.Revision(next)}, uint64(s.cfg.PageSize))
+		}, func(r *client.RecordedEvent) bool {
+			next = r.EventNumber + 1
+			return true
+		})
 	}
 }
 
@@ -112,44 +89,55 @@ func (s *Store) ReadAll(ctx context.Context, after domain.Position) iter.Seq2[do
 	return func(yield func(domain.Event, error) bool) {
 		ctx, cancel := s.callCtx(ctx)
 		defer cancel()
-		size := s.cfg.PageSize
 		last := after
-		for {
+		s.readPages(ctx, "read $all", yield, func(ctx context.Context, c *client.Client) (*client.ReadStream, error) {
 			var from client.AllPosition = client.Start{}
 			if !last.IsZero() {
 				// Inclusive: the event at last comes again and is skipped.
 				from = client.Position{Commit: last.Commit, Prepare: last.Prepare}
 			}
-			n, err := s.page(ctx, "read $all", func(ctx context.Context, c *client.Client) (*client.ReadStream, error) {
-				return c.ReadAll(ctx, client.ReadAllOptions{From: from}, uint64(size))
-			}, func(r *client.RecordedEvent) error {
-				pos := domain.Position{Commit: r.Position.Commit, Prepare: r.Position.Prepare}
-				if !last.Less(pos) {
-					return nil
-				}
-				last = pos
-				if isSystem(r.StreamID, r.EventType) {
-					return nil
-				}
-				e, err := decode(r)
-				if err != nil {
-					return err
-				}
-				if !yield(e, nil) {
-					return errStop
-				}
+			return c.ReadAll(ctx, client.ReadAllOptions{From: from}, uint64(s.cfg.PageSize))
+		}, func(r *client.RecordedEvent) bool {
+			pos := domain.Position{Commit: r.Position.Commit, Prepare: r.Position.Prepare}
+			if !last.Less(pos) {
+				return false
+			}
+			last = pos
+			return true
+		})
+	}
+}
+
+// readPages reads pages of Config.PageSize with open (called again for
+// every page, so it reads from where the last page ended) and yields each
+// new event that is not a system event. fresh tells whether an event is new
+// (false: already yielded, skip it) and advances the reader's position. It
+// yields the first error and stops.
+func (s *Store) readPages(ctx context.Context, op string, yield func(domain.Event, error) bool,
+	open func(context.Context, *client.Client) (*client.ReadStream, error), fresh func(*client.RecordedEvent) bool) {
+	for {
+		n, err := s.page(ctx, op, open, func(r *client.RecordedEvent) error {
+			if !fresh(r) || isSystem(r.StreamID, r.EventType) {
 				return nil
-			})
-			if errors.Is(err, errStop) {
-				return
 			}
+			e, err := decode(r)
 			if err != nil {
-				yield(domain.Event{}, err)
-				return
+				return err
 			}
-			if n < size {
-				return
+			if !yield(e, nil) {
+				return errStop
 			}
+			return nil
+		})
+		if errors.Is(err, errStop) {
+			return
+		}
+		if err != nil {
+			yield(domain.Event{}, err)
+			return
+		}
+		if n < s.cfg.PageSize {
+			return
 		}
 	}
 }
