@@ -123,11 +123,14 @@ func NewLeaderboard(prefix string) Projector {
 func (*Leaderboard) Name() string { return "leaderboard" }
 
 // Version implements Projector.
-func (*Leaderboard) Version() int { return 4 }
+func (*Leaderboard) Version() int { return 5 }
 
 // Setup implements Projector.
 func (l *Leaderboard) Setup(ctx context.Context, tx *sql.Tx) error {
-	return execAll(ctx, tx, l.prefix, metaSchema+";"+orgSchema+";"+rulesSchema+";"+scoreSchema+";"+leaderboardSchema)
+	if err := execAll(ctx, tx, l.prefix, leaderboardSchema); err != nil {
+		return err
+	}
+	return setupScores(ctx, tx, l.prefix, metaSchema+";"+orgSchema+";"+rulesSchema)
 }
 
 type totKey struct {

@@ -64,6 +64,11 @@ type RunnerConfig struct {
 	// DB is the read-model database (SQLite: the runner lists and drops an
 	// instance's tables through sqlite_master).
 	DB *sql.DB
+	// ReadDB, when set, is another pool on the same database that DB()
+	// hands to queries, so that readers neither wait behind the runner's
+	// write transactions for a connection nor grow the writers' pool; nil
+	// means DB.
+	ReadDB *sql.DB
 	// Projections lists the read models to run; names must be unique.
 	Projections []Factory
 	// Decode turns a stored event's data into its payload. Nil means
@@ -127,6 +132,7 @@ type projection struct {
 // concurrent use; batches of one projection are applied one at a time.
 type Runner struct {
 	db        *sql.DB
+	readDB    *sql.DB
 	decode    func(domain.Event) (domain.Payload, error)
 	batchSize int
 	log       *slog.Logger
@@ -159,12 +165,16 @@ func NewRunner(ctx context.Context, cfg RunnerConfig) (*Runner, error) {
 	}
 	r := &Runner{
 		db:        cfg.DB,
+		readDB:    cfg.ReadDB,
 		decode:    cfg.Decode,
 		batchSize: cfg.BatchSize,
 		log:       cfg.Logger,
 		byName:    map[string]*projection{},
 		changed:   make(chan struct{}),
 		cache:     newPayloadCache(1 << 14),
+	}
+	if r.readDB == nil {
+		r.readDB = r.db
 	}
 	if r.decode == nil {
 		r.decode = decodePayload
@@ -437,9 +447,9 @@ func quoteIdent(s string) string {
 // restarted from the beginning of the log in fresh tables.
 func (r *Runner) Reset() []string { return slices.Clone(r.reset) }
 
-// DB returns the read-model database. Queries read the tables of the
-// instance Current returns.
-func (r *Runner) DB() *sql.DB { return r.db }
+// DB returns the read-model database to query (RunnerConfig.ReadDB if set).
+// Queries read the tables of the instance Current returns.
+func (r *Runner) DB() *sql.DB { return r.readDB }
 
 // Names lists the registered projections in registration order.
 func (r *Runner) Names() []string { return slices.Clone(r.names) }

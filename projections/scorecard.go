@@ -49,20 +49,64 @@ CREATE TABLE IF NOT EXISTS {p}sc_targets (
 	position INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS {p}sc_targets_subject ON {p}sc_targets (subject_id, period);
+CREATE TABLE IF NOT EXISTS {p}sc_sums (
+	member_id TEXT NOT NULL,
+	week TEXT NOT NULL,
+	month TEXT NOT NULL,
+	source TEXT NOT NULL,
+	currency TEXT NOT NULL,
+	amount INTEGER NOT NULL,
+	n INTEGER NOT NULL,
+	PRIMARY KEY (member_id, week, month, source, currency)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS {p}sc_weeks (
 	member_id TEXT NOT NULL,
 	week TEXT NOT NULL,
 	total INTEGER NOT NULL,
 	card TEXT NOT NULL,
+	sources TEXT NOT NULL,
 	PRIMARY KEY (member_id, week)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS {p}sc_months (
 	member_id TEXT NOT NULL,
 	month TEXT NOT NULL,
 	card TEXT NOT NULL,
+	revenue_source TEXT NOT NULL,
+	revenue_currency TEXT NOT NULL,
 	PRIMARY KEY (member_id, month)
 ) WITHOUT ROWID
 `
+
+// scoreTriggers keep sc_sums, the running totals of the contributions per
+// member, week, month, source and currency, equal to the sums over the rows
+// of sc_contrib that are not voided: a week or month is then scored from a
+// few rows however many contributions it holds, and the events behind each
+// figure are listed from sc_contrib when a card is read. (A trigger runs
+// only for a row really inserted: a repeated source id, ignored, adds
+// nothing.) Each is one statement: execAll cannot split them.
+var scoreTriggers = []string{`CREATE TRIGGER IF NOT EXISTS {p}sc_contrib_sum AFTER INSERT ON {p}sc_contrib
+	WHEN NEW.voided_by = '' BEGIN
+	INSERT INTO {p}sc_sums (member_id, week, month, source, currency, amount, n)
+		VALUES (NEW.member_id, NEW.week, NEW.month, NEW.source, NEW.currency, NEW.amount, 1)
+		ON CONFLICT (member_id, week, month, source, currency) DO UPDATE SET amount = amount + excluded.amount, n = n + 1;
+END`, `CREATE TRIGGER IF NOT EXISTS {p}sc_contrib_void AFTER UPDATE OF voided_by ON {p}sc_contrib
+	WHEN OLD.voided_by = '' AND NEW.voided_by <> '' BEGIN
+	UPDATE {p}sc_sums SET amount = amount - OLD.amount, n = n - 1
+		WHERE member_id = OLD.member_id AND week = OLD.week AND month = OLD.month AND source = OLD.source AND currency = OLD.currency;
+END`}
+
+// setupScores creates the score tables and their triggers.
+func setupScores(ctx context.Context, tx *sql.Tx, prefix, schema string) error {
+	if err := execAll(ctx, tx, prefix, schema+";"+scoreSchema); err != nil {
+		return err
+	}
+	for _, t := range scoreTriggers {
+		if _, err := tx.ExecContext(ctx, withPrefix(prefix, t)); err != nil {
+			return fmt.Errorf("setup %s: %w", firstLine(t), err)
+		}
+	}
+	return nil
+}
 
 // scoreKeeper folds the events that scores are made of and recomputes the
 // dirty weeks and months at the end of a batch. It is shared by the
@@ -332,6 +376,15 @@ type ScorecardWeek struct {
 	Display    string        `json:"display"`
 	Note       string        `json:"note,omitempty"`
 	Targets    []string      `json:"target_events"`
+
+	// sources maps each source counted by a KPI to the KPI and, for money,
+	// the one currency counted: what lists the events behind each KPI.
+	sources map[string]kpiSource
+}
+
+type kpiSource struct {
+	KPI      string `json:"kpi"`
+	Currency string `json:"currency,omitempty"` // "" : any
 }
 
 // MonthWeek is a week's share of a monthly roll-up.
@@ -367,6 +420,10 @@ type ScorecardMonth struct {
 	TargetEvents   []string      `json:"target_events"`
 	RulesVersion   int           `json:"rules_version"`
 	Note           string        `json:"note,omitempty"`
+
+	// The source and currency of the revenue counted ("": no revenue KPI):
+	// what lists RevenueEvents.
+	revenueSource, revenueCurrency string
 }
 
 // scoreHooks are told of every week and month recomputed (nil: nothing is
@@ -394,8 +451,8 @@ func (k *scoreKeeper) recompute(ctx context.Context, s *stmts, hooks scoreHooks)
 			if err := s.exec(ctx, `DELETE FROM {p}sc_weeks WHERE member_id = ? AND week = ?`, mp.member, mp.period); err != nil {
 				return err
 			}
-		} else if err := s.exec(ctx, `INSERT OR REPLACE INTO {p}sc_weeks (member_id, week, total, card) VALUES (?, ?, ?, ?)`,
-			mp.member, mp.period, int64(w.Total), k.card(w)); err != nil {
+		} else if err := s.exec(ctx, `INSERT OR REPLACE INTO {p}sc_weeks (member_id, week, total, card, sources) VALUES (?, ?, ?, ?, ?)`,
+			mp.member, mp.period, int64(w.Total), k.card(w), k.card(w.sources)); err != nil {
 			return err
 		}
 		if hooks.week != nil {
@@ -413,8 +470,8 @@ func (k *scoreKeeper) recompute(ctx context.Context, s *stmts, hooks scoreHooks)
 		if err != nil {
 			return fmt.Errorf("month %s of %s: %w", mp.period, mp.member, err)
 		}
-		if err := s.exec(ctx, `INSERT OR REPLACE INTO {p}sc_months (member_id, month, card) VALUES (?, ?, ?)`,
-			mp.member, mp.period, k.card(m)); err != nil {
+		if err := s.exec(ctx, `INSERT OR REPLACE INTO {p}sc_months (member_id, month, card, revenue_source, revenue_currency) VALUES (?, ?, ?, ?, ?)`,
+			mp.member, mp.period, k.card(m), m.revenueSource, m.revenueCurrency); err != nil {
 			return err
 		}
 		if hooks.month != nil {
@@ -520,17 +577,15 @@ func (k *scoreKeeper) week(ctx context.Context, s *stmts, memberID, week string)
 	}
 	rules := k.book.at(per.Start())
 	actuals := map[string]int64{}
-	events := map[string][]string{}
-	rows, err := s.query(ctx, `SELECT source, currency, amount, event_id FROM {p}sc_contrib WHERE member_id = ? AND week = ? AND voided_by = ''
-		ORDER BY event_id`, memberID, week)
+	rows, err := s.query(ctx, `SELECT source, currency, amount, n FROM {p}sc_sums WHERE member_id = ? AND week = ?`, memberID, week)
 	if err != nil {
 		return ScorecardWeek{}, false, err
 	}
-	n := 0
+	n := int64(0)
 	for rows.Next() {
-		var source, currency, id string
-		var amount int64
-		if err := rows.Scan(&source, &currency, &amount, &id); err != nil {
+		var source, currency string
+		var amount, count int64
+		if err := rows.Scan(&source, &currency, &amount, &count); err != nil {
 			rows.Close()
 			return ScorecardWeek{}, false, err
 		}
@@ -539,8 +594,7 @@ func (k *scoreKeeper) week(ctx context.Context, s *stmts, memberID, week string)
 			continue
 		}
 		actuals[kpi.Code] += amount
-		events[kpi.Code] = append(events[kpi.Code], id)
-		n++
+		n += count
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -598,12 +652,23 @@ func (k *scoreKeeper) week(ctx context.Context, s *stmts, memberID, week string)
 		a := ws.Attainments[kp.Code]
 		line := KPILine{KPI: kp.Code, Actual: actuals[kp.Code], Target: targets[kp.Code],
 			TargetSet: hasKey(set, scoring.TargetKey{KPI: kp.Code, Period: per}), Attainment: a, Weight: kp.Weight,
-			Contribution: fixedProduct100(kp.Weight, a), Events: nonNil(events[kp.Code])}
+			Contribution: fixedProduct100(kp.Weight, a), Events: []string{}}
 		line.ActualText = fmt.Sprint(line.Actual)
 		if kp.Money() {
 			line.ActualText = minorString(line.Actual)
 		}
 		card.KPIs = append(card.KPIs, line)
+	}
+	card.sources = map[string]kpiSource{}
+	for _, kp := range rules.KPIs {
+		if _, taken := card.sources[kp.Source]; taken {
+			continue // the first KPI of a source counts it (KPIForSource)
+		}
+		ks := kpiSource{KPI: kp.Code}
+		if kp.Money() {
+			ks.Currency = rules.Currency
+		}
+		card.sources[kp.Source] = ks
 	}
 	return card, true, nil
 }
@@ -693,25 +758,11 @@ func (k *scoreKeeper) month(ctx context.Context, s *stmts, memberID, month strin
 	if kpi, ok := rules.RevenueKPI(); ok {
 		// The month's contributions lie in the weeks it overlaps: a range
 		// of the primary key.
-		rows, err := s.query(ctx, `SELECT amount, event_id FROM {p}sc_contrib WHERE member_id = ? AND week >= ? AND week <= ?
-			AND month = ? AND source = ? AND currency = ? AND voided_by = '' ORDER BY event_id`, memberID,
+		card.revenueSource, card.revenueCurrency = kpi.Source, rules.Currency
+		if _, err := s.row(ctx, `SELECT COALESCE(SUM(amount), 0) FROM {p}sc_sums WHERE member_id = ? AND week >= ? AND week <= ?
+			AND month = ? AND source = ? AND currency = ?`, []any{memberID,
 			domain.PeriodOf(domain.PeriodWeek, per.Start()).String(), domain.PeriodOf(domain.PeriodWeek, per.End().AddDate(0, 0, -1)).String(),
-			month, kpi.Source, rules.Currency)
-		if err != nil {
-			return ScorecardMonth{}, err
-		}
-		for rows.Next() {
-			var amount int64
-			var id string
-			if err := rows.Scan(&amount, &id); err != nil {
-				rows.Close()
-				return ScorecardMonth{}, err
-			}
-			card.Revenue += amount
-			card.RevenueEvents = append(card.RevenueEvents, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			month, kpi.Source, rules.Currency}, &card.Revenue); err != nil {
 			return ScorecardMonth{}, err
 		}
 		set, targetEvents, err := k.targets(ctx, s, memberID, per)
@@ -782,11 +833,11 @@ func NewScorecard(prefix string) Projector {
 func (*Scorecard) Name() string { return "scorecard" }
 
 // Version implements Projector.
-func (*Scorecard) Version() int { return 3 }
+func (*Scorecard) Version() int { return 4 }
 
 // Setup implements Projector.
 func (p *Scorecard) Setup(ctx context.Context, tx *sql.Tx) error {
-	return execAll(ctx, tx, p.prefix, metaSchema+";"+orgSchema+";"+rulesSchema+";"+scoreSchema)
+	return setupScores(ctx, tx, p.prefix, metaSchema+";"+orgSchema+";"+rulesSchema)
 }
 
 // Apply implements Projector.
@@ -835,8 +886,20 @@ func (p *Scorecard) Week(ctx context.Context, db Queryer, q ScorecardQuery) (Sco
 		return ScorecardWeek{}, fmt.Errorf("%w: week %q: want YYYY-Www", ErrInvalidQuery, q.Period)
 	}
 	var card ScorecardWeek
-	if err := p.card(ctx, db, `SELECT card FROM {p}sc_weeks WHERE member_id = ? AND week = ?`, q.MemberID, per.String(), &card); err != nil {
+	var sources map[string]kpiSource
+	if err := p.card(ctx, db, `SELECT card, sources FROM {p}sc_weeks WHERE member_id = ? AND week = ?`, q.MemberID, per.String(), &card, &sources); err != nil {
 		return ScorecardWeek{}, err
+	}
+	events, err := p.events(ctx, db, `SELECT source, currency, event_id FROM {p}sc_contrib WHERE member_id = ? AND week = ? AND voided_by = ''
+		ORDER BY event_id`, []any{q.MemberID, per.String()}, func(source, currency string) (string, bool) {
+		ks, ok := sources[source]
+		return ks.KPI, ok && (ks.Currency == "" || ks.Currency == currency)
+	})
+	if err != nil {
+		return ScorecardWeek{}, err
+	}
+	for i := range card.KPIs {
+		card.KPIs[i].Events = nonNil(events[card.KPIs[i].KPI])
 	}
 	pos, err := loadPosition(ctx, db, p.prefix)
 	card.Position = pos.String()
@@ -851,22 +914,82 @@ func (p *Scorecard) Month(ctx context.Context, db Queryer, q ScorecardQuery) (Sc
 		return ScorecardMonth{}, fmt.Errorf("%w: month %q: want YYYY-MM", ErrInvalidQuery, q.Period)
 	}
 	var card ScorecardMonth
-	if err := p.card(ctx, db, `SELECT card FROM {p}sc_months WHERE member_id = ? AND month = ?`, q.MemberID, per.String(), &card); err != nil {
+	var source, currency string
+	if err := p.card(ctx, db, `SELECT card, revenue_source, revenue_currency FROM {p}sc_months WHERE member_id = ? AND month = ?`,
+		q.MemberID, per.String(), &card, &source, &currency); err != nil {
 		return ScorecardMonth{}, err
+	}
+	card.RevenueEvents = []string{}
+	if source != "" {
+		events, err := p.events(ctx, db, `SELECT source, currency, event_id FROM {p}sc_contrib WHERE member_id = ? AND week >= ? AND week <= ?
+			AND month = ? AND source = ? AND currency = ? AND voided_by = '' ORDER BY event_id`, []any{q.MemberID,
+			domain.PeriodOf(domain.PeriodWeek, per.Start()).String(), domain.PeriodOf(domain.PeriodWeek, per.End().AddDate(0, 0, -1)).String(),
+			per.String(), source, currency}, func(string, string) (string, bool) { return "", true })
+		if err != nil {
+			return ScorecardMonth{}, err
+		}
+		card.RevenueEvents = nonNil(events[""])
 	}
 	pos, err := loadPosition(ctx, db, p.prefix)
 	card.Position = pos.String()
 	return card, err
 }
 
-func (p *Scorecard) card(ctx context.Context, db Queryer, q, memberID, period string, v any) error {
+// card reads a stored card into v and the row's other columns into more; a
+// *map[string]kpiSource in more is decoded from its JSON text.
+func (p *Scorecard) card(ctx context.Context, db Queryer, q, memberID, period string, v any, more ...any) error {
 	var raw string
-	err := db.QueryRowContext(ctx, withPrefix(p.prefix, q), memberID, period).Scan(&raw)
+	dest := []any{&raw}
+	var texts []*string
+	for _, m := range more {
+		if _, isMap := m.(*map[string]kpiSource); isMap {
+			t := new(string)
+			texts = append(texts, t)
+			dest = append(dest, t)
+			continue
+		}
+		dest = append(dest, m)
+	}
+	err := db.QueryRowContext(ctx, withPrefix(p.prefix, q), memberID, period).Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("scorecard of %s for %s: %w", memberID, period, domain.ErrNotFound)
 	}
 	if err != nil {
 		return fmt.Errorf("scorecard: %w", err)
 	}
+	i := 0
+	for _, m := range more {
+		if mp, isMap := m.(*map[string]kpiSource); isMap {
+			if err := json.Unmarshal([]byte(*texts[i]), mp); err != nil {
+				return fmt.Errorf("scorecard: stored sources: %w", err)
+			}
+			i++
+		}
+	}
 	return json.Unmarshal([]byte(raw), v)
+}
+
+// events lists the event ids of the contributions a query returns (rows of
+// source, currency, event id), grouped by the KPI that kpiOf maps each to.
+func (p *Scorecard) events(ctx context.Context, db Queryer, q string, args []any,
+	kpiOf func(source, currency string) (string, bool)) (map[string][]string, error) {
+	rows, err := db.QueryContext(ctx, withPrefix(p.prefix, q), args...)
+	if err != nil {
+		return nil, fmt.Errorf("scorecard: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]string{}
+	for rows.Next() {
+		var source, currency, id string
+		if err := rows.Scan(&source, &currency, &id); err != nil {
+			return nil, fmt.Errorf("scorecard: %w", err)
+		}
+		if kpi, ok := kpiOf(source, currency); ok {
+			out[kpi] = append(out[kpi], id)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("scorecard: %w", err)
+	}
+	return out, nil
 }

@@ -6,15 +6,57 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
-// OpenDB opens (creating if needed) a plain SQLite database for the read
-// models or the API's tables: WAL, durable commits (synchronous=FULL), a
-// 5 s busy timeout, foreign keys on, and immediate write transactions so
-// that concurrent writers queue instead of failing. The settings are checked
-// after opening.
+// OpenDB opens (creating if needed) a plain SQLite database for the API's
+// own tables (tokens, idempotency keys): WAL, durable commits
+// (synchronous=FULL), a 5 s busy timeout, foreign keys on, and immediate
+// write transactions so that concurrent writers queue instead of failing.
+// The settings are checked after opening.
 func OpenDB(ctx context.Context, path string) (*sql.DB, error) {
+	return openDB(ctx, path, "synchronous(FULL)")
+}
+
+// OpenDerivedDB opens (creating if needed) a database whose every row can be
+// derived again from the event log: the read models. It differs from OpenDB
+// in two settings. Commits are not synced one by one (synchronous=NORMAL: in
+// WAL mode the database stays consistent, and a power cut can only lose the
+// last transactions, whose events the read models apply again from their
+// checkpoints, which live in the same transactions). Temporary data, such
+// as the statement journal of a multi-row upsert, stays in memory instead of
+// a temporary file.
+func OpenDerivedDB(ctx context.Context, path string) (*sql.DB, error) {
+	return openDB(ctx, path, "synchronous(NORMAL)&_pragma=temp_store(MEMORY)")
+}
+
+// OpenReader opens a read-only pool on an existing database written by
+// another pool of this process (the read models, read by the API): at most
+// conns connections, each with a page cache of cacheMiB MiB, so that the
+// memory readers hold stays bounded however many requests run at once.
+func OpenReader(ctx context.Context, path string, conns, cacheMiB int) (*sql.DB, error) {
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("sqlite: database path %q: want a file path without '?' or '#'", path)
+	}
+	if conns < 1 || cacheMiB < 1 {
+		return nil, fmt.Errorf("sqlite: reader of %s: want at least one connection and 1 MiB of cache", path)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=query_only(1)"+
+		"&_pragma=cache_size(-"+strconv.Itoa(cacheMiB*1024)+")")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+func openDB(ctx context.Context, path, pragmas string) (*sql.DB, error) {
 	if path == "" || strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("sqlite: database path %q: want a file path without '?' or '#'", path)
 	}
@@ -22,7 +64,7 @@ func OpenDB(ctx context.Context, path string) (*sql.DB, error) {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	db, err := sql.Open("sqlite", "file:"+path+
-		"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)&_pragma=cache_size(-32768)&_txlock=immediate")
+		"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma="+pragmas+"&_pragma=foreign_keys(ON)&_pragma=cache_size(-32768)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}

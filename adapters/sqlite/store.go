@@ -201,7 +201,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := migrate(ctx, wdb, "events"); err != nil {
 		return fail(err)
 	}
-	s.rdb, err = sql.Open("sqlite", base+"&_pragma=query_only(1)&_pragma=cache_size(-16384)&_pragma=mmap_size(1073741824)")
+	s.rdb, err = sql.Open("sqlite", base+"&_pragma=query_only(1)&_pragma=cache_size(-16384)")
 	if err != nil {
 		return fail(err)
 	}

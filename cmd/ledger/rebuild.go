@@ -53,7 +53,7 @@ changes; this command needs the server stopped (it says so if it is not).`)
 		return err
 	}
 	defer store.Close()
-	views, err := sqlite.OpenDB(ctx, c.viewsPath())
+	views, err := sqlite.OpenDerivedDB(ctx, c.viewsPath())
 	if err != nil {
 		return err
 	}

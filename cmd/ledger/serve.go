@@ -4,10 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"sync"
@@ -27,6 +29,8 @@ type serveConfig struct {
 	rateLimit    float64
 	shutdownWait time.Duration
 	asOf         asOfConfig
+	memoryLimit  byteSize
+	pprofAddr    string
 }
 
 func (c serveConfig) Validate() error {
@@ -35,6 +39,11 @@ func (c serveConfig) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.addr); err != nil {
 		return usageErr("--addr %q: want host:port or :port", c.addr)
+	}
+	if c.pprofAddr != "" {
+		if _, _, err := net.SplitHostPort(c.pprofAddr); err != nil {
+			return usageErr("--pprof %q: want host:port", c.pprofAddr)
+		}
 	}
 	if c.shutdownWait <= 0 {
 		return usageErr("--shutdown-timeout must be positive")
@@ -63,6 +72,9 @@ finish and the projections checkpoint.`)
 	fs.StringVar(&c.addr, "addr", addr, "listen address (env LEDGER_ADDR)")
 	fs.Float64Var(&c.rateLimit, "rate-limit", 2000, "requests per second allowed per token (negative: no limit)")
 	fs.DurationVar(&c.shutdownWait, "shutdown-timeout", 15*time.Second, "how long a graceful stop waits for requests in flight")
+	fs.StringVar(&c.pprofAddr, "pprof", "", "serve Go profiles (net/http/pprof, no authentication) on this address, e.g. 127.0.0.1:6060; off when empty")
+	c.memoryLimit = defaultMemoryLimit
+	fs.Var(&c.memoryLimit, "memory-limit", "soft limit of the Go heap (e.g. 256MiB; off: none; GOMEMLIMIT is used when set and this flag is not)")
 	fs.IntVar(&c.asOf.cache, "asof-cache", projections.DefaultAsOfCache, "as_of queries: read-model databases kept for recent times")
 	fs.IntVar(&c.asOf.snapshotEvery, "asof-snapshot-every", projections.DefaultSnapshotEvery, "as_of queries: events between snapshots (smaller: faster, more disk)")
 	fs.IntVar(&c.asOf.snapshots, "asof-snapshots", projections.DefaultMaxSnapshots, "as_of queries: snapshots kept (each is a copy of the read models)")
@@ -76,6 +88,11 @@ finish and the projections checkpoint.`)
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "memory-limit" })
+	if limit := applyMemoryLimit(given, c.memoryLimit, env.getenv("GOMEMLIMIT"), defaultMemoryLimit); limit > 0 {
+		logger.Info("memory limit of the Go heap", "bytes", limit)
+	}
 	unlock, err := lockData(c.data) // the read models are this process's alone
 	if err != nil {
 		return err
@@ -92,18 +109,26 @@ finish and the projections checkpoint.`)
 	return a.serve(ctx, c, logger)
 }
 
+// The API's pool on the read models: enough connections for two cores, and
+// a page cache per connection that holds the hot pages of the boards.
+const (
+	viewReaders        = 8
+	viewReaderCacheMiB = 8
+)
+
 // app is the wired ledger: store, service, projections, bus and API tables.
 type app struct {
-	data    dataConfig
-	store   closingStore
-	keys    *sqlite.KeyStore
-	views   *sql.DB
-	apiDB   *sql.DB
-	service *domain.Service
-	runner  *projections.Runner
-	tokens  *httpapi.Tokens
-	head    *headTracker
-	logger  *slog.Logger
+	data      dataConfig
+	store     closingStore
+	keys      *sqlite.KeyStore
+	views     *sql.DB // read models, written by the runner
+	viewsRead *sql.DB // read models, read by the API
+	apiDB     *sql.DB
+	service   *domain.Service
+	runner    *projections.Runner
+	tokens    *httpapi.Tokens
+	head      *headTracker
+	logger    *slog.Logger
 }
 
 // openApp opens every part and catches the projections up with the log.
@@ -121,7 +146,12 @@ func openApp(ctx context.Context, dc dataConfig, logger *slog.Logger) (a *app, e
 	if a.keys, err = openKeys(ctx, dc); err != nil {
 		return a, err
 	}
-	if a.views, err = sqlite.OpenDB(ctx, dc.viewsPath()); err != nil {
+	if a.views, err = sqlite.OpenDerivedDB(ctx, dc.viewsPath()); err != nil {
+		return a, err
+	}
+	// The API reads the read models through a pool of its own, bounded so
+	// that many requests at once cannot each grow a page cache.
+	if a.viewsRead, err = sqlite.OpenReader(ctx, dc.viewsPath(), viewReaders, viewReaderCacheMiB); err != nil {
 		return a, err
 	}
 	if a.apiDB, a.tokens, err = openTokens(ctx, dc); err != nil {
@@ -129,7 +159,7 @@ func openApp(ctx context.Context, dc dataConfig, logger *slog.Logger) (a *app, e
 	}
 	a.service = domain.NewService(a.store, a.keys, domain.SystemClock)
 	a.runner, err = projections.NewRunner(ctx, projections.RunnerConfig{DB: a.views,
-		Projections: append(projections.All(), projections.PolicyFacts), Logger: logger})
+		ReadDB: a.viewsRead, Projections: append(projections.All(), projections.PolicyFacts), Logger: logger})
 	if err != nil {
 		return a, fmt.Errorf("open read models: %w", err)
 	}
@@ -149,7 +179,7 @@ func (a *app) Close() {
 	if a == nil {
 		return
 	}
-	for _, db := range []*sql.DB{a.apiDB, a.views} {
+	for _, db := range []*sql.DB{a.apiDB, a.viewsRead, a.views} {
 		if db != nil {
 			_ = db.Close()
 		}
@@ -217,6 +247,13 @@ func (a *app) serve(ctx context.Context, c serveConfig, logger *slog.Logger) err
 	})
 	if err != nil {
 		return err
+	}
+	if c.pprofAddr != "" {
+		stop, err := serveProfiles(c.pprofAddr, logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	srv := httpapi.NewHTTPServer(c.addr, api)
 	ln, err := net.Listen("tcp", c.addr)
@@ -300,4 +337,23 @@ func (h *headTracker) Head(context.Context) (domain.Position, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.head, nil
+}
+
+// serveProfiles serves the Go runtime's profiles on their own listener
+// (never on the API's: they are unauthenticated) until stop is called.
+func serveProfiles(addr string, logger *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--pprof: listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	logger.Warn("serving Go profiles without authentication", "addr", ln.Addr().String())
+	return func() { _ = srv.Close() }, nil
 }
