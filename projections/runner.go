@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"perfledger/domain"
 )
@@ -46,6 +47,9 @@ CREATE TABLE IF NOT EXISTS projection_checkpoints (
 // once per batch (1M-event demo log: 1,200 events/s at 2,000 per batch,
 // 4,500 at 50,000, 224 MB peak; see BENCHMARKS.md "Read models").
 const DefaultBatchSize = 50000
+
+// progressEvery is how often a long replay logs its progress.
+const progressEvery = 10 * time.Second
 
 // Errors of the runner.
 var (
@@ -847,12 +851,19 @@ func (r *Runner) replay(ctx context.Context, log EventLog, insts []*instance, fl
 	}
 	last, flushed := from, from
 	batch := make([]Envelope, 0, r.batchSize)
+	start, reported, applied := time.Now(), time.Now(), 0
 	flush := func() error {
 		if !flushed.Less(last) {
 			return nil
 		}
 		if err := r.commit(ctx, insts, batch, last); err != nil {
 			return fmt.Errorf("projections: replay after %s: %w", flushed, err)
+		}
+		// A long replay says how far it is, so that nobody takes it for a hang.
+		if applied += len(batch); time.Since(reported) >= progressEvery {
+			reported = time.Now()
+			r.log.Info("read models replaying the log", "position", last.String(), "events", applied,
+				"events_per_second", int(float64(applied)/time.Since(start).Seconds()))
 		}
 		to := make(map[*instance]domain.Position, len(insts))
 		for _, in := range insts {

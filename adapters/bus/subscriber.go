@@ -78,7 +78,7 @@ type SubscriberConfig struct {
 	// subscription resumes; 0 means 50 ms and 5 s.
 	MinBackoff, MaxBackoff time.Duration
 	// ReadAhead is how many events a subscription buffers from the store;
-	// 0 means 4096.
+	// 0 means 1024.
 	ReadAhead int
 	Logger    *slog.Logger // nil: slog.Default()
 }
@@ -134,7 +134,7 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 		cfg.MaxBackoff = cfg.MinBackoff
 	}
 	if cfg.ReadAhead == 0 {
-		cfg.ReadAhead = 4096
+		cfg.ReadAhead = 1024
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

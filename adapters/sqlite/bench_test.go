@@ -503,7 +503,7 @@ func BenchmarkReadAll1M(b *testing.B) {
 		reportRate(b, int64(n))
 	})
 	b.Run("raw", func(b *testing.B) {
-		db, err := sql.Open("sqlite", fileURI(path)+"?_pragma=query_only(1)&_pragma=cache_size(-16384)") // the store's read settings
+		db, err := sql.Open("sqlite", fileURI(path)+"?_pragma=query_only(1)&_pragma=cache_size(-4096)") // the store's read settings
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -27,8 +27,16 @@ func OpenDB(ctx context.Context, path string) (*sql.DB, error) {
 // checkpoints, which live in the same transactions). Temporary data, such
 // as the statement journal of a multi-row upsert, stays in memory instead of
 // a temporary file.
+//
+// Its writers take turns (one SQLite writer at a time), so at most one idle
+// connection, with its page cache, is kept.
 func OpenDerivedDB(ctx context.Context, path string) (*sql.DB, error) {
-	return openDB(ctx, path, "synchronous(NORMAL)&_pragma=temp_store(MEMORY)")
+	db, err := openDB(ctx, path, "synchronous(NORMAL)&_pragma=temp_store(MEMORY)")
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxIdleConns(1)
+	return db, nil
 }
 
 // OpenReader opens a read-only pool on an existing database written by

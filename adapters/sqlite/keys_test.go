@@ -140,3 +140,44 @@ func TestKeyStoreDestroyBeforeUseBlocksCreation(t *testing.T) {
 		t.Errorf("Key after Destroy: err = %v, want ErrKeyDestroyed", err)
 	}
 }
+
+func TestOpenDerivedDBAndReaderSettings(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "views.db")
+	db, err := sqlite.OpenDerivedDB(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var sync, temp int
+	if err := db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRowContext(ctx, "PRAGMA temp_store").Scan(&temp); err != nil {
+		t.Fatal(err)
+	}
+	if sync != 1 || temp != 2 {
+		t.Fatalf("derived database: synchronous=%d temp_store=%d, want 1 (NORMAL) and 2 (MEMORY)", sync, temp)
+	}
+	if _, err := db.ExecContext(ctx, "CREATE TABLE t (x INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := sqlite.OpenReader(ctx, path, 2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.ExecContext(ctx, "INSERT INTO t VALUES (1)"); err == nil {
+		t.Fatal("the reader pool wrote")
+	}
+	if _, err := db.ExecContext(ctx, "INSERT INTO t VALUES (2)"); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := r.QueryRowContext(ctx, "SELECT COUNT(*) FROM t").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("reader sees %d rows (%v), want the writer's one", n, err)
+	}
+	if _, err := sqlite.OpenReader(ctx, path, 0, 1); err == nil {
+		t.Fatal("a reader pool of no connection opened")
+	}
+}

@@ -16,7 +16,7 @@ import (
 // pageSize is how many events one read query returns. Rows are read into
 // memory a page at a time, so no read transaction stays open while the
 // caller handles events.
-const pageSize = 2048
+const pageSize = 512
 
 type readStmts struct {
 	all, stream *sql.Stmt
@@ -160,7 +160,7 @@ func clampPos(p uint64) int64 {
 // ReadStream implements domain.EventStore.
 //
 // Events read together share memory: small payloads are carved from common
-// 256 KiB blocks and the string fields of a page of up to 2,048 events from
+// 256 KiB blocks and the string fields of a page of up to 512 events from
 // one string, so a caller that keeps one event keeps those alive. Callers
 // that retain a few events out of many should copy them.
 func (s *Store) ReadStream(ctx context.Context, stream string, from uint64) iter.Seq2[domain.Event, error] {

@@ -166,7 +166,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	// writer itself, so the writer still checkpoints when the log reaches
 	// 4,096 pages; by then the checkpointer has copied nearly every page
 	// and the writer's checkpoint is short.
-	wdb, err := sql.Open("sqlite", base+"&_pragma=synchronous("+syncPragma+")&_pragma=cache_size(-32768)&_pragma=wal_autocheckpoint(4096)&_txlock=immediate")
+	wdb, err := sql.Open("sqlite", base+"&_pragma=synchronous("+syncPragma+")&_pragma=cache_size(-8192)&_pragma=wal_autocheckpoint(4096)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
@@ -201,7 +201,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := migrate(ctx, wdb, "events"); err != nil {
 		return fail(err)
 	}
-	s.rdb, err = sql.Open("sqlite", base+"&_pragma=query_only(1)&_pragma=cache_size(-16384)")
+	s.rdb, err = sql.Open("sqlite", base+"&_pragma=query_only(1)&_pragma=cache_size(-4096)")
 	if err != nil {
 		return fail(err)
 	}

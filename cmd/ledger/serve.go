@@ -113,7 +113,7 @@ finish and the projections checkpoint.`)
 // a page cache per connection that holds the hot pages of the boards.
 const (
 	viewReaders        = 8
-	viewReaderCacheMiB = 8
+	viewReaderCacheMiB = 4
 )
 
 // app is the wired ledger: store, service, projections, bus and API tables.
