@@ -5,7 +5,8 @@ package projections
 // the serving instance; type-assert it):
 //
 //	*Leaderboard  Board(ctx, db, BoardQuery) (Board, error)                  "leaderboard"
-//	*Scorecard    Week(ctx, db, ScorecardQuery) (ScorecardWeek, error)        "scorecard"
+//	              Scorecard() *Scorecard: the members' weekly and monthly cards
+//	*Scorecard    Week(ctx, db, ScorecardQuery) (ScorecardWeek, error)
 //	              Month(ctx, db, ScorecardQuery) (ScorecardMonth, error)
 //	*Evaluations  Evaluations(ctx, db, EvaluationQuery) (EvaluationPage, error) "evaluations"
 //	*Promotions   Promotions(ctx, db, PromotionQuery) (PromotionPage, error)  "promotions"
@@ -23,7 +24,6 @@ package projections
 func All() []Factory {
 	return []Factory{
 		NewLeaderboard,
-		NewScorecard,
 		NewEvaluations,
 		NewPromotions,
 		NewRewards,

@@ -275,9 +275,9 @@ func TestLeaderboardPagesJoinUp(t *testing.T) {
 }
 
 func TestGoldenScorecard(t *testing.T) {
-	runGolden(t, golden{name: "scorecard", factory: projections.NewScorecard,
+	runGolden(t, golden{name: "scorecard", factory: projections.NewLeaderboard,
 		queries: func(ctx context.Context, db *sql.DB, p projections.Projector) (map[string]any, error) {
-			sc := p.(*projections.Scorecard)
+			sc := p.(*projections.Leaderboard).Scorecard()
 			week := func(m, w string) func() (any, error) {
 				return func() (any, error) { return sc.Week(ctx, db, projections.ScorecardQuery{MemberID: m, Period: w}) }
 			}

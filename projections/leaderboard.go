@@ -123,7 +123,11 @@ func NewLeaderboard(prefix string) Projector {
 func (*Leaderboard) Name() string { return "leaderboard" }
 
 // Version implements Projector.
-func (*Leaderboard) Version() int { return 5 }
+func (*Leaderboard) Version() int { return 6 }
+
+// Scorecard returns the scorecard queries over this instance's tables: the
+// leaderboard keeps every member's weekly and monthly cards.
+func (l *Leaderboard) Scorecard() *Scorecard { return &Scorecard{prefix: l.prefix} }
 
 // Setup implements Projector.
 func (l *Leaderboard) Setup(ctx context.Context, tx *sql.Tx) error {
@@ -188,7 +192,6 @@ func (l *Leaderboard) Apply(ctx context.Context, tx *sql.Tx, batch []Envelope) e
 	b := &lbBatch{l: l, s: s, acc: map[totKey]*totDelta{}, attain: map[memberPeriod]struct{}{},
 		teamAttain: map[memberPeriod]struct{}{}, evals: map[memberPeriod]struct{}{}, scores: newScoreKeeper(book, org), book: book,
 		org: org, targets: map[string]map[string]int64{}}
-	b.scores.cards = false
 	for _, e := range batch {
 		if err := b.apply(ctx, e); err != nil {
 			return fmt.Errorf("leaderboard: event %s (%s at %s): %w", e.ID, e.Type, e.Position, err)

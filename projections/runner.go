@@ -435,6 +435,57 @@ func dropInstance(ctx context.Context, tx *sql.Tx, name, prefix string) error {
 	return nil
 }
 
+// DropRetired drops the tables and checkpoints of the read models recorded
+// in the database that this runner does not run: one retired, or merged into
+// another (the scorecards have been kept by the leaderboard since its
+// version 6). It returns their names. Policies' checkpoints are kept. Call it
+// only from the process that owns the read models, with every read model
+// registered.
+func (r *Runner) DropRetired(ctx context.Context) ([]string, error) {
+	tx, err := r.beginWrite(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("projections: drop retired read models: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	rows, err := tx.QueryContext(ctx, `SELECT name, prefix FROM projection_current
+		UNION SELECT name, prefix FROM projection_checkpoints WHERE prefix <> '' ORDER BY 1, 2`)
+	if err != nil {
+		return nil, fmt.Errorf("projections: drop retired read models: %w", err)
+	}
+	type inst struct{ name, prefix string }
+	var retired []inst
+	for rows.Next() {
+		var in inst
+		if err := rows.Scan(&in.name, &in.prefix); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("projections: drop retired read models: %w", err)
+		}
+		if r.byName[in.name] == nil {
+			retired = append(retired, in)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("projections: drop retired read models: %w", err)
+	}
+	var names []string
+	for _, in := range retired {
+		if err := dropInstance(ctx, tx.Tx, in.name, in.prefix); err != nil {
+			return nil, err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM projection_current WHERE name = ?`, in.name); err != nil {
+			return nil, fmt.Errorf("projections: %s: forget: %w", in.name, err)
+		}
+		if !slices.Contains(names, in.name) {
+			names = append(names, in.name)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("projections: drop retired read models: %w", err)
+	}
+	return names, nil
+}
+
 func quoteIdent(s string) string {
 	out := make([]byte, 0, len(s)+2)
 	out = append(out, '"')

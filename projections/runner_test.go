@@ -449,3 +449,57 @@ func TestMarkStuck(t *testing.T) {
 		t.Errorf("status after passing (-want +got):\n%s", diff)
 	}
 }
+
+// A read model no longer registered (retired, or merged into another) has
+// its tables and checkpoints dropped by DropRetired; the registered ones and
+// the policies' checkpoints stay.
+func TestDropRetiredForgetsUnregisteredReadModels(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	log := &sliceLog{}
+	log.add(activities(t, 1, 5)...)
+	r1, err := projections.NewRunner(ctx, projections.RunnerConfig{DB: db,
+		Projections: []projections.Factory{tallyFactory(1, nil), projections.NewHonour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r1.CatchUp(ctx, log); err != nil {
+		t.Fatal(err)
+	}
+	if err := r1.SavePolicyCheckpoint(ctx, "bonus", domain.Seq(5)); err != nil {
+		t.Fatal(err)
+	}
+	count := func(like string) int {
+		var n int
+		if err := db.QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name LIKE ?`, like).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if count("tally_%") == 0 || count("honour_%") == 0 {
+		t.Fatal("the read models made no tables")
+	}
+	r2, err := projections.NewRunner(ctx, projections.RunnerConfig{DB: db, Projections: []projections.Factory{projections.NewHonour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	retired, err := r2.DropRetired(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(retired) != 1 || retired[0] != "tally" {
+		t.Fatalf("retired %v, want [tally]", retired)
+	}
+	if n := count("tally_%"); n != 0 {
+		t.Fatalf("%d tables of the retired read model remain", n)
+	}
+	if count("honour_%") == 0 {
+		t.Fatal("the registered read model lost its tables")
+	}
+	if p, err := r2.PolicyCheckpoint(ctx, "bonus"); err != nil || p != domain.Seq(5) {
+		t.Fatalf("policy checkpoint %v (%v), want 5", p, err)
+	}
+	if again, err := r2.DropRetired(ctx); err != nil || len(again) != 0 {
+		t.Fatalf("second DropRetired: %v %v, want nothing", again, err)
+	}
+}

@@ -814,61 +814,15 @@ func (k *scoreKeeper) month(ctx context.Context, s *stmts, memberID, month strin
 	return card, nil
 }
 
-// Scorecard is the read model of each member's weekly and monthly scores
+// Scorecard answers the queries of each member's weekly and monthly scores
 // (DOMAIN.md §3), computed with the rule set in force at the start of the
 // week or month (rule set v1 until a ScoringRulesPublished replaces it), each
-// figure listing the events behind it.
+// figure listing the events behind it. The scores are folded by the
+// leaderboard, which needs them for its weekly and monthly boards: a
+// Scorecard reads the tables of a Leaderboard instance (see
+// Leaderboard.Scorecard), so that each event is scored once.
 type Scorecard struct {
 	prefix string
-}
-
-var _ Projector = (*Scorecard)(nil)
-
-// NewScorecard is the Factory of the scorecard.
-func NewScorecard(prefix string) Projector {
-	return &Scorecard{prefix: prefix}
-}
-
-// Name implements Projector.
-func (*Scorecard) Name() string { return "scorecard" }
-
-// Version implements Projector.
-func (*Scorecard) Version() int { return 4 }
-
-// Setup implements Projector.
-func (p *Scorecard) Setup(ctx context.Context, tx *sql.Tx) error {
-	return setupScores(ctx, tx, p.prefix, metaSchema+";"+orgSchema+";"+rulesSchema)
-}
-
-// Apply implements Projector.
-func (p *Scorecard) Apply(ctx context.Context, tx *sql.Tx, batch []Envelope) error {
-	s := newStmts(tx, p.prefix)
-	defer s.close()
-	book, err := loadRules(ctx, s)
-	if err != nil {
-		return fmt.Errorf("scorecard: %w", err)
-	}
-	org := newOrgCache()
-	k := newScoreKeeper(book, org)
-	for _, e := range batch {
-		if ok, err := applyOrg(ctx, s, e); err != nil {
-			return fmt.Errorf("scorecard: event %s (%s): %w", e.ID, e.Type, err)
-		} else if ok {
-			org.reset()
-			if _, isPromo := e.Payload.(*domain.PromotionEffected); !isPromo {
-				if _, isResc := e.Payload.(*domain.PromotionRescinded); !isResc {
-					continue
-				}
-			}
-		}
-		if err := k.apply(ctx, s, e); err != nil {
-			return fmt.Errorf("scorecard: event %s (%s): %w", e.ID, e.Type, err)
-		}
-	}
-	if err := k.recompute(ctx, s, scoreHooks{}); err != nil {
-		return fmt.Errorf("scorecard: %w", err)
-	}
-	return savePosition(ctx, s, batch)
 }
 
 // ScorecardQuery names a member and a period: an ISO week for Week, a month

@@ -62,12 +62,12 @@ type scorecardEvaluations struct{ rm ReadModels }
 // the month's scorecard as shown (every figure and the ids of the events
 // behind it), so a finalized evaluation can be traced to its inputs.
 func (e scorecardEvaluations) Provisional(ctx context.Context, member, month string) (domain.FinalizeEvaluation, error) {
-	p := e.rm.Current("scorecard")
-	sc, ok := p.(*projections.Scorecard)
+	p := e.rm.Current("leaderboard")
+	lb, ok := p.(*projections.Leaderboard)
 	if !ok {
-		return domain.FinalizeEvaluation{}, errors.New("the scorecard read model is not registered")
+		return domain.FinalizeEvaluation{}, errors.New("the leaderboard read model (which keeps the scorecards) is not registered")
 	}
-	card, err := sc.Month(ctx, e.rm.DB(), projections.ScorecardQuery{MemberID: member, Period: month})
+	card, err := lb.Scorecard().Month(ctx, e.rm.DB(), projections.ScorecardQuery{MemberID: member, Period: month})
 	if errors.Is(err, domain.ErrNotFound) {
 		return domain.FinalizeEvaluation{}, fmt.Errorf("%w: nothing is recorded for member %q in %s: there is no evaluation to finalize", domain.ErrRuleViolated, member, month)
 	}

@@ -360,11 +360,11 @@ func scorecardHandler(period string,
 		if err := c.allowMember(m); err != nil {
 			return nil, err
 		}
-		sc, err := readModel[*projections.Scorecard](c, "scorecard")
+		lb, err := readModel[*projections.Leaderboard](c, "leaderboard")
 		if err != nil {
 			return nil, err
 		}
-		card, pos, err := read(c, sc, projections.ScorecardQuery{MemberID: m, Period: c.param(period)})
+		card, pos, err := read(c, lb.Scorecard(), projections.ScorecardQuery{MemberID: m, Period: c.param(period)})
 		if err != nil {
 			return nil, queryErr(err)
 		}
