@@ -25,9 +25,10 @@ import (
 )
 
 var (
-	benchEvents = flag.Int("bench.events", 1_000_000, "events in the log of BenchmarkRebuild")
-	benchOnly   = flag.String("bench.projections", "", "comma-separated projections BenchmarkLiveLag runs (default: all)")
-	benchDir    = flag.String("bench.dir", filepath.Join(os.TempDir(), "perfledger-bench"),
+	benchEvents   = flag.Int("bench.events", 1_000_000, "events in the log of BenchmarkRebuild")
+	benchOnly     = flag.String("bench.projections", "", "comma-separated projections BenchmarkLiveLag runs (default: all)")
+	benchMaxBatch = flag.Int("bench.max-batch", 0, "bus.Config.MaxBatch of BenchmarkLiveLag (0: the default)")
+	benchDir      = flag.String("bench.dir", filepath.Join(os.TempDir(), "perfledger-bench"),
 		"where generated benchmark logs are kept between runs")
 )
 
@@ -343,7 +344,7 @@ func BenchmarkLiveLag(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	bs, err := bus.New(bus.Config{Log: st, Runner: r, Logger: slog.New(slog.DiscardHandler)})
+	bs, err := bus.New(bus.Config{Log: st, Runner: r, MaxBatch: *benchMaxBatch, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}
