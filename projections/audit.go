@@ -33,13 +33,20 @@ CREATE TABLE IF NOT EXISTS {p}audit (
 	voided_by TEXT NOT NULL DEFAULT '',
 	PRIMARY KEY (position_commit, position_prepare)
 );
-CREATE INDEX IF NOT EXISTS {p}audit_stream ON {p}audit (stream, position_commit);
-CREATE INDEX IF NOT EXISTS {p}audit_member ON {p}audit (member_id, position_commit);
-CREATE INDEX IF NOT EXISTS {p}audit_actor ON {p}audit (actor, position_commit);
-CREATE INDEX IF NOT EXISTS {p}audit_type ON {p}audit (type, position_commit);
-CREATE INDEX IF NOT EXISTS {p}audit_recorded ON {p}audit (recorded_at);
 CREATE INDEX IF NOT EXISTS {p}audit_source ON {p}audit (source_id) WHERE source_id <> ''
 `
+
+// auditIndexes serve the trail's filters; Apply does not use them.
+var auditIndexes = []QueryIndex{
+	{"{p}audit_stream", `CREATE INDEX IF NOT EXISTS {p}audit_stream ON {p}audit (stream, position_commit)`},
+	{"{p}audit_member", `CREATE INDEX IF NOT EXISTS {p}audit_member ON {p}audit (member_id, position_commit)`},
+	{"{p}audit_actor", `CREATE INDEX IF NOT EXISTS {p}audit_actor ON {p}audit (actor, position_commit)`},
+	{"{p}audit_type", `CREATE INDEX IF NOT EXISTS {p}audit_type ON {p}audit (type, position_commit)`},
+	{"{p}audit_recorded", `CREATE INDEX IF NOT EXISTS {p}audit_recorded ON {p}audit (recorded_at)`},
+}
+
+// QueryIndexes implements IndexDeferrer.
+func (*Audit) QueryIndexes() []QueryIndex { return auditIndexes }
 
 // Audit is the audit trail: every event with its full envelope and data,
 // filterable by stream, member, actor, type and recorded-at range. Voided
@@ -60,7 +67,7 @@ func (*Audit) Version() int { return 1 }
 
 // Setup implements Projector.
 func (p *Audit) Setup(ctx context.Context, tx *sql.Tx) error {
-	return execAll(ctx, tx, p.prefix, metaSchema+";"+auditSchema)
+	return execAll(ctx, tx, p.prefix, metaSchema+";"+auditSchema+";"+joinCreates(auditIndexes))
 }
 
 // Apply implements Projector.

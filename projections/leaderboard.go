@@ -91,10 +91,16 @@ CREATE TABLE IF NOT EXISTS {p}totals (
 	reached INTEGER NOT NULL,
 	name TEXT NOT NULL,
 	PRIMARY KEY (metric, period, subject_id, scope, scope_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS {p}totals_rank ON {p}totals
-	(metric, period, scope, scope_id, value DESC, raw DESC, reached, name, subject_id)
+) WITHOUT ROWID
 `
+
+// leaderboardIndexes: the boards read each ranking in order from this
+// covering index; Apply does not use it.
+var leaderboardIndexes = []QueryIndex{{"{p}totals_rank", `CREATE INDEX IF NOT EXISTS {p}totals_rank ON {p}totals
+	(metric, period, scope, scope_id, value DESC, raw DESC, reached, name, subject_id)`}}
+
+// QueryIndexes implements IndexDeferrer.
+func (*Leaderboard) QueryIndexes() []QueryIndex { return leaderboardIndexes }
 
 // Leaderboard is the read model of DOMAIN.md §4: per (metric, period, scope)
 // ranked rows, pre-aggregated per member (and per team for team-vs-team
@@ -131,7 +137,7 @@ func (l *Leaderboard) Scorecard() *Scorecard { return &Scorecard{prefix: l.prefi
 
 // Setup implements Projector.
 func (l *Leaderboard) Setup(ctx context.Context, tx *sql.Tx) error {
-	if err := execAll(ctx, tx, l.prefix, leaderboardSchema); err != nil {
+	if err := execAll(ctx, tx, l.prefix, leaderboardSchema+";"+joinCreates(leaderboardIndexes)); err != nil {
 		return err
 	}
 	return setupScores(ctx, tx, l.prefix, metaSchema+";"+orgSchema+";"+rulesSchema)

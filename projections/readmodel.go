@@ -86,6 +86,16 @@ func execAll(ctx context.Context, tx *sql.Tx, prefix, script string) error {
 	return nil
 }
 
+// joinCreates joins the Create statements of indexes into a script for
+// execAll.
+func joinCreates(indexes []QueryIndex) string {
+	parts := make([]string, len(indexes))
+	for i, ix := range indexes {
+		parts[i] = ix.Create
+	}
+	return strings.Join(parts, ";")
+}
+
 func firstLine(s string) string {
 	s = strings.TrimSpace(s)
 	if i := strings.IndexByte(s, '\n'); i >= 0 {

@@ -900,6 +900,18 @@ func (r *Runner) replay(ctx context.Context, log EventLog, insts []*instance, fl
 	if from.Less(floor) {
 		from = floor
 	}
+	// Instances filled from nothing build their query-only indexes at the end.
+	var deferred []*instance
+	if from.IsZero() {
+		for _, in := range insts {
+			if _, ok := in.proj.(IndexDeferrer); ok {
+				deferred = append(deferred, in)
+			}
+		}
+	}
+	if err := r.queryIndexes(ctx, deferred, false); err != nil {
+		return from, err
+	}
 	last, flushed := from, from
 	batch := make([]Envelope, 0, r.batchSize)
 	start, reported, applied := time.Now(), time.Now(), 0
@@ -943,5 +955,63 @@ func (r *Runner) replay(ctx context.Context, log EventLog, insts []*instance, fl
 			}
 		}
 	}
-	return last, flush()
+	if err := flush(); err != nil {
+		return last, err
+	}
+	return last, r.queryIndexes(ctx, deferred, true)
+}
+
+// queryIndexes drops (create false) or creates the query-only indexes of
+// insts, in one transaction.
+func (r *Runner) queryIndexes(ctx context.Context, insts []*instance, create bool) error {
+	if len(insts) == 0 {
+		return nil
+	}
+	start := time.Now()
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	conn, err := r.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("projections: query indexes: %w", err)
+	}
+	defer conn.Close()
+	if create {
+		// Sort through temporary files, with a small buffer: building the
+		// index of a million rows in memory would hold them all at once.
+		var mode, cache int
+		if err := conn.QueryRowContext(ctx, "PRAGMA temp_store").Scan(&mode); err != nil {
+			return fmt.Errorf("projections: query indexes: %w", err)
+		}
+		if err := conn.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&cache); err != nil {
+			return fmt.Errorf("projections: query indexes: %w", err)
+		}
+		if _, err := conn.ExecContext(ctx, "PRAGMA temp_store = FILE; PRAGMA cache_size = -4096"); err != nil {
+			return fmt.Errorf("projections: query indexes: %w", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), //nolint:errcheck // best effort: only speed depends on it
+			"PRAGMA temp_store = "+strconv.Itoa(mode)+"; PRAGMA cache_size = "+strconv.Itoa(cache))
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("projections: query indexes: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	for _, in := range insts {
+		for _, ix := range in.proj.(IndexDeferrer).QueryIndexes() {
+			q := "DROP INDEX IF EXISTS " + quoteIdent(withPrefix(in.prefix, ix.Name))
+			if create {
+				q = withPrefix(in.prefix, ix.Create)
+			}
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("projections: %s: %s: %w", in.proj.Name(), firstLine(q), err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("projections: query indexes: %w", err)
+	}
+	if create {
+		r.log.Info("read models indexed after their replay", "took", time.Since(start).Round(time.Millisecond))
+	}
+	return nil
 }

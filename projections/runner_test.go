@@ -503,3 +503,55 @@ func TestDropRetiredForgetsUnregisteredReadModels(t *testing.T) {
 		t.Fatalf("second DropRetired: %v %v, want nothing", again, err)
 	}
 }
+
+// A replay into empty instances builds their query-only indexes at the end;
+// one lost (a replay cut short) comes back when the runner opens again.
+func TestQueryIndexesAfterReplayAndAtStart(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	log := &sliceLog{}
+	log.add(activities(t, 1, 20)...)
+	open := func() *projections.Runner {
+		r, err := projections.NewRunner(ctx, projections.RunnerConfig{DB: db, BatchSize: 7,
+			Projections: []projections.Factory{projections.NewAudit, projections.NewLeaderboard}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	indexes := func() map[string]bool {
+		rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'index' AND (name LIKE '%audit_stream' OR name LIKE '%totals_rank')`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		out := map[string]bool{}
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			out[n] = true
+		}
+		return out
+	}
+	r := open()
+	if err := r.CatchUp(ctx, log); err != nil {
+		t.Fatal(err)
+	}
+	got := indexes()
+	if !got["audit_g1_audit_stream"] || !got["leaderboard_g1_totals_rank"] {
+		t.Fatalf("indexes after the replay: %v", got)
+	}
+	page, err := r.Current("audit").(*projections.Audit).Trail(ctx, db, projections.AuditQuery{Stream: "member-m1"})
+	if err != nil || len(page.Items) == 0 {
+		t.Fatalf("trail of member-m1 after the replay: %d items, %v", len(page.Items), err)
+	}
+	if _, err := db.Exec(`DROP INDEX audit_g1_audit_stream`); err != nil {
+		t.Fatal(err)
+	}
+	open()
+	if !indexes()["audit_g1_audit_stream"] {
+		t.Fatal("a lost query index is not created again at start")
+	}
+}
