@@ -51,19 +51,12 @@ const (
 // so "104.999999 %" and "105 %" differ; the raw revenue breaks any remaining tie.
 const attainmentScale = 1_000_000
 
+// The contributions (activities and sales) are the rows of sc_contrib
+// (scoreSchema), shared with the scores: metric is the board they count on
+// ("" for none: a sale in another currency), team_id the team credited,
+// points the amount on the board (activity points, or revenue in minor
+// units); amount is what the scorecard counts (quantity, or minor units).
 const leaderboardSchema = `
-CREATE TABLE IF NOT EXISTS {p}contrib (
-	source_id TEXT PRIMARY KEY,
-	metric TEXT NOT NULL,
-	member_id TEXT NOT NULL,
-	team_id TEXT NOT NULL,
-	occurred_at TEXT NOT NULL,
-	day TEXT NOT NULL,
-	amount INTEGER NOT NULL,
-	event_id TEXT NOT NULL,
-	voided_by TEXT NOT NULL DEFAULT ''
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS {p}contrib_member ON {p}contrib (member_id, day);
 CREATE TABLE IF NOT EXISTS {p}targets (
 	target_id TEXT PRIMARY KEY,
 	subject_kind TEXT NOT NULL,
@@ -129,7 +122,7 @@ func NewLeaderboard(prefix string) Projector {
 func (*Leaderboard) Name() string { return "leaderboard" }
 
 // Version implements Projector.
-func (*Leaderboard) Version() int { return 6 }
+func (*Leaderboard) Version() int { return 7 }
 
 // Scorecard returns the scorecard queries over this instance's tables: the
 // leaderboard keeps every member's weekly and monthly cards.
@@ -180,8 +173,10 @@ type pendingContrib struct {
 	source, metric, member, name, eventID string
 	ti                                    teamInfo
 	at                                    time.Time
-	amount                                int64
+	amount                                int64 // on the board
 	pos                                   uint64
+	kind, currency                        string // for the scores: the source (activity kind or "sale") and currency
+	quantity                              int64  // for the scores: units, or minor units of a sale
 }
 
 var periodKinds = []domain.PeriodKind{domain.PeriodWeek, domain.PeriodMonth, domain.PeriodQuarter, domain.PeriodYear}
@@ -241,16 +236,19 @@ func (b *lbBatch) apply(ctx context.Context, e Envelope) error {
 	switch p := e.Payload.(type) {
 	case *domain.ActivityLogged:
 		pts := b.book.at(p.OccurredAt).ActivityPointsFor(p.Kind, p.Quantity)
-		return b.contribute(ctx, e, p.ActivityID, MetricActivityPoints, p.MemberID, p.OccurredAt, int64(pts))
+		return b.contribute(ctx, e, pendingContrib{source: "activity:" + p.ActivityID, metric: MetricActivityPoints, member: p.MemberID,
+			at: p.OccurredAt, amount: int64(pts), kind: p.Kind, quantity: p.Quantity})
 	case *domain.SaleClosed:
+		metric := MetricRevenue
 		if p.Currency != b.book.at(p.OccurredAt).Currency {
-			return nil // refused by the domain in v1; never summed across currencies
+			metric = "" // refused by the domain in v1; never summed across currencies
 		}
-		return b.contribute(ctx, e, p.SaleID, MetricRevenue, p.MemberID, p.OccurredAt, p.AmountMinor)
+		return b.contribute(ctx, e, pendingContrib{source: "sale:" + p.SaleID, metric: metric, member: p.MemberID,
+			at: p.OccurredAt, amount: p.AmountMinor, kind: scoring.SourceSale, currency: p.Currency, quantity: p.AmountMinor})
 	case *domain.ActivityVoided:
-		return b.void(ctx, e, p.ActivityID)
+		return b.void(ctx, e, "activity:"+p.ActivityID)
 	case *domain.SaleReversed:
-		return b.void(ctx, e, p.SaleID)
+		return b.void(ctx, e, "sale:"+p.SaleID)
 	case *domain.TargetSet:
 		if p.KPI != scoring.KPIRevenue {
 			return nil
@@ -332,7 +330,7 @@ func (b *lbBatch) dirtyAllAttainment(ctx context.Context, memberID string) error
 	}
 	// The member has a revenue row in exactly the periods of their revenue
 	// contributions (voided ones included: their rows stay, at zero).
-	rows, err := b.s.query(ctx, `SELECT DISTINCT day FROM {p}contrib WHERE member_id = ? AND metric = 'revenue'`, memberID)
+	rows, err := b.s.query(ctx, `SELECT DISTINCT day FROM {p}sc_contrib WHERE member_id = ? AND metric = 'revenue'`, memberID)
 	if err != nil {
 		return err
 	}
@@ -353,23 +351,24 @@ func (b *lbBatch) dirtyAllAttainment(ctx context.Context, memberID string) error
 	return rows.Err()
 }
 
-// contribute records one contribution and credits it to every period and
-// scope, with the team the member was in at occurredAt.
-func (b *lbBatch) contribute(ctx context.Context, e Envelope, sourceID, metric, memberID string, occurredAt time.Time, amount int64) error {
-	ti, err := b.org.teamAt(ctx, b.s, memberID, occurredAt)
+// contribute records one contribution (c without its team, name, event and
+// position) and credits it to every period and scope, with the team the
+// member was in at c.at.
+func (b *lbBatch) contribute(ctx context.Context, e Envelope, c pendingContrib) error {
+	ti, err := b.org.teamAt(ctx, b.s, c.member, c.at)
 	if err != nil {
 		return err
 	}
-	m, err := b.org.member(ctx, b.s, memberID)
+	m, err := b.org.member(ctx, b.s, c.member)
 	if err != nil {
 		return err
 	}
-	name := m.Name
-	if name == "" {
-		name = memberID
+	c.name = m.Name
+	if c.name == "" {
+		c.name = c.member
 	}
-	b.pending = append(b.pending, pendingContrib{source: sourceID, metric: metric, member: memberID, name: name, eventID: e.ID,
-		ti: ti, at: occurredAt, amount: amount, pos: e.Position.Commit})
+	c.ti, c.eventID, c.pos = ti, e.ID, e.Position.Commit
+	b.pending = append(b.pending, c)
 	if len(b.pending) == rowChunk {
 		return b.flushContribs(ctx)
 	}
@@ -378,21 +377,23 @@ func (b *lbBatch) contribute(ctx context.Context, e Envelope, sourceID, metric, 
 
 // flushContribs writes the pending contributions in multi-row statements
 // and credits those whose source id was new (an activity or sale id already
-// counted is ignored), in their order. Whatever reads contrib, or credits,
+// counted is ignored), in their order. Whatever reads sc_contrib, or credits,
 // flushes first, so credits happen in event order.
 func (b *lbBatch) flushContribs(ctx context.Context) error {
 	if len(b.pending) == 0 {
 		return nil
 	}
 	var sb strings.Builder
-	sb.WriteString(`INSERT OR IGNORE INTO {p}contrib (source_id, metric, member_id, team_id, occurred_at, day, amount, event_id) VALUES `)
-	args := make([]any, 0, 8*len(b.pending))
+	sb.WriteString(`INSERT OR IGNORE INTO {p}sc_contrib (source_id, member_id, week, month, source, currency, amount, event_id,
+		metric, team_id, occurred_at, day, points) VALUES `)
+	args := make([]any, 0, 13*len(b.pending))
 	for i, c := range b.pending {
 		if i > 0 {
 			sb.WriteString(", ")
 		}
-		sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
-		args = append(args, c.source, c.metric, c.member, c.ti.ID, fmtTime(c.at), fmtDay(c.at), c.amount, c.eventID)
+		sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		args = append(args, c.source, c.member, domain.PeriodOf(domain.PeriodWeek, c.at).String(), domain.PeriodOf(domain.PeriodMonth, c.at).String(),
+			c.kind, c.currency, c.quantity, c.eventID, c.metric, c.ti.ID, fmtTime(c.at), fmtDay(c.at), c.amount)
 	}
 	sb.WriteString(" RETURNING source_id")
 	rows, err := b.s.query(ctx, sb.String(), args...)
@@ -415,7 +416,9 @@ func (b *lbBatch) flushContribs(ctx context.Context) error {
 	for _, c := range b.pending {
 		if inserted[c.source] {
 			delete(inserted, c.source) // a repeated id in the same chunk counts once
-			b.credit(c.metric, c.member, c.name, c.ti, c.at, c.amount, c.pos)
+			if c.metric != "" {
+				b.credit(c.metric, c.member, c.name, c.ti, c.at, c.amount, c.pos)
+			}
 		}
 	}
 	clear(b.pending)
@@ -464,15 +467,19 @@ func (b *lbBatch) void(ctx context.Context, e Envelope, sourceID string) error {
 	if err := b.flushContribs(ctx); err != nil {
 		return err
 	}
-	var metric, memberID, teamID, occurred, voidedBy string
+	var metric, memberID, teamID, occurred, voidedBy, week, month string
 	var amount int64
-	found, err := b.s.row(ctx, `SELECT metric, member_id, team_id, occurred_at, amount, voided_by FROM {p}contrib WHERE source_id = ?`,
-		[]any{sourceID}, &metric, &memberID, &teamID, &occurred, &amount, &voidedBy)
+	found, err := b.s.row(ctx, `SELECT metric, member_id, team_id, occurred_at, points, voided_by, week, month FROM {p}sc_contrib WHERE source_id = ?`,
+		[]any{sourceID}, &metric, &memberID, &teamID, &occurred, &amount, &voidedBy, &week, &month)
 	if err != nil || !found || voidedBy != "" {
 		return err
 	}
-	if err := b.s.exec(ctx, `UPDATE {p}contrib SET voided_by = ? WHERE source_id = ?`, e.ID, sourceID); err != nil {
+	b.scores.voided(memberID, week, month)
+	if err := b.s.exec(ctx, `UPDATE {p}sc_contrib SET voided_by = ? WHERE source_id = ?`, e.ID, sourceID); err != nil {
 		return err
+	}
+	if metric == "" {
+		return nil
 	}
 	return b.recreditOne(ctx, metric, memberID, teamID, "", parseTime(occurred), amount, e.Position.Commit)
 }
@@ -517,8 +524,14 @@ func (b *lbBatch) recredit(ctx context.Context, e Envelope, p *domain.MemberTran
 		source, metric, team, occurred string
 		amount                         int64
 	}
-	rows, err := b.s.query(ctx, `SELECT source_id, metric, team_id, occurred_at, amount FROM {p}contrib
-		WHERE member_id = ? AND day >= ? AND voided_by = ''`, p.MemberID, p.EffectiveOn)
+	// Contributions lie in the member's range of the primary key, from the
+	// week of the effective day on.
+	fromWeek := ""
+	if d, err := domain.ParseDate(p.EffectiveOn); err == nil {
+		fromWeek = domain.PeriodOf(domain.PeriodWeek, d).String()
+	}
+	rows, err := b.s.query(ctx, `SELECT source_id, metric, team_id, occurred_at, points FROM {p}sc_contrib
+		WHERE member_id = ? AND week >= ? AND day >= ? AND voided_by = '' AND metric <> ''`, p.MemberID, fromWeek, p.EffectiveOn)
 	if err != nil {
 		return err
 	}
@@ -549,7 +562,7 @@ func (b *lbBatch) recredit(ctx context.Context, e Envelope, p *domain.MemberTran
 		if err := b.recreditOne(ctx, r.metric, p.MemberID, r.team, ti.ID, at, r.amount, e.Position.Commit); err != nil {
 			return err
 		}
-		if err := b.s.exec(ctx, `UPDATE {p}contrib SET team_id = ? WHERE source_id = ?`, ti.ID, r.source); err != nil {
+		if err := b.s.exec(ctx, `UPDATE {p}sc_contrib SET team_id = ? WHERE source_id = ?`, ti.ID, r.source); err != nil {
 			return err
 		}
 	}

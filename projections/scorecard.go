@@ -27,6 +27,11 @@ CREATE TABLE IF NOT EXISTS {p}sc_contrib (
 	amount INTEGER NOT NULL,
 	event_id TEXT NOT NULL,
 	voided_by TEXT NOT NULL DEFAULT '',
+	metric TEXT NOT NULL,
+	team_id TEXT NOT NULL,
+	occurred_at TEXT NOT NULL,
+	day TEXT NOT NULL,
+	points INTEGER NOT NULL,
 	PRIMARY KEY (member_id, week, source_id)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS {p}sc_contrib_source ON {p}sc_contrib (source_id);
@@ -126,8 +131,6 @@ type scoreKeeper struct {
 	cur    int64 // position of the event being applied
 	// targets caches each member's TargetSets (by position) during recompute.
 	targetRows map[string][]scTarget
-	// contribs holds the contributions not yet written to sc_contrib.
-	contribs rowBuffer
 	// cards: whether the weekly and monthly cards are stored as JSON (the
 	// scorecard serves them; the leaderboard only needs the totals).
 	cards bool
@@ -141,10 +144,7 @@ type scTarget struct {
 
 func newScoreKeeper(book *rulesBook, org *orgCache) *scoreKeeper {
 	return &scoreKeeper{book: book, org: org, weeks: map[memberPeriod]int64{}, months: map[memberPeriod]int64{},
-		targetRows: map[string][]scTarget{}, cards: true, contribs: rowBuffer{
-			head: `INSERT OR IGNORE INTO {p}sc_contrib (source_id, member_id, source, currency, week, month, amount, event_id) VALUES `,
-			cols: 8,
-		}}
+		targetRows: map[string][]scTarget{}, cards: true}
 }
 
 func (k *scoreKeeper) dirtyAt(memberID string, t time.Time) {
@@ -196,13 +196,11 @@ func (k *scoreKeeper) apply(ctx context.Context, s *stmts, e Envelope) error {
 		}
 		return k.dirtyFrom(ctx, s, ev.EffectiveFrom)
 	case *domain.ActivityLogged:
-		return k.contribute(ctx, s, e, "activity:"+ev.ActivityID, ev.MemberID, ev.Kind, "", ev.OccurredAt, ev.Quantity)
+		// The caller writes the contribution (contributionRow) and reports
+		// voids (voided).
+		k.dirtyAt(ev.MemberID, ev.OccurredAt)
 	case *domain.SaleClosed:
-		return k.contribute(ctx, s, e, "sale:"+ev.SaleID, ev.MemberID, scoring.SourceSale, ev.Currency, ev.OccurredAt, ev.AmountMinor)
-	case *domain.ActivityVoided:
-		return k.void(ctx, s, e, "activity:"+ev.ActivityID)
-	case *domain.SaleReversed:
-		return k.void(ctx, s, e, "sale:"+ev.SaleID)
+		k.dirtyAt(ev.MemberID, ev.OccurredAt)
 	case *domain.QualityAssessed:
 		week := ev.Week
 		if ev.Day != "" {
@@ -253,13 +251,6 @@ func (k *scoreKeeper) apply(ctx context.Context, s *stmts, e Envelope) error {
 	return nil
 }
 
-func (k *scoreKeeper) contribute(ctx context.Context, s *stmts, e Envelope, id, memberID, source, currency string, at time.Time, amount int64) error {
-	k.at(e)
-	k.dirtyAt(memberID, at)
-	return k.contribs.add(ctx, s, id, memberID, source, currency, domain.PeriodOf(domain.PeriodWeek, at).String(),
-		domain.PeriodOf(domain.PeriodMonth, at).String(), amount, e.ID)
-}
-
 // dirtyFrom marks every scored week and month that starts on or after a
 // rule set's effective day.
 func (k *scoreKeeper) dirtyFrom(ctx context.Context, s *stmts, effectiveFrom string) error {
@@ -295,19 +286,11 @@ func (k *scoreKeeper) dirtyFrom(ctx context.Context, s *stmts, effectiveFrom str
 	return nil
 }
 
-func (k *scoreKeeper) void(ctx context.Context, s *stmts, e Envelope, source string) error {
-	k.at(e)
-	if err := k.contribs.flush(ctx, s); err != nil {
-		return err
-	}
-	var memberID, week, month string
-	found, err := s.row(ctx, `SELECT member_id, week, month FROM {p}sc_contrib WHERE source_id = ? AND voided_by = ''`, []any{source}, &memberID, &week, &month)
-	if err != nil || !found {
-		return err
-	}
+// voided marks the week and month of a contribution just voided (the
+// current event).
+func (k *scoreKeeper) voided(memberID, week, month string) {
 	k.dirtyWeek(memberID, week)
 	k.mark(k.months, memberPeriod{memberID, month})
-	return s.exec(ctx, `UPDATE {p}sc_contrib SET voided_by = ? WHERE source_id = ?`, e.ID, source)
 }
 
 // dirtyAll marks every scored week and month of a member (a role change
@@ -436,9 +419,6 @@ type scoreHooks struct {
 
 // recompute scores every dirty week, then every dirty month, telling hooks.
 func (k *scoreKeeper) recompute(ctx context.Context, s *stmts, hooks scoreHooks) error {
-	if err := k.contribs.flush(ctx, s); err != nil {
-		return err
-	}
 	clear(k.targetRows)
 	defer clear(k.targetRows)
 	weeks := sortedKeys(k.weeks)
