@@ -46,7 +46,9 @@ type Config struct {
 	Decode func(typ string, data []byte) (domain.Payload, error)
 
 	// MaxBatch is the most events a projector commits in one transaction;
-	// 0 means 1000.
+	// 0 means DefaultMaxBatch. A projector that keeps up commits what is
+	// waiting, a few events; one that fell behind catches up in batches of
+	// up to MaxBatch, which cost the leaderboard far less per event.
 	MaxBatch int
 	// Retries is how many times a failing handler is retried (with
 	// exponential backoff from RetryInterval to RetryMaxInterval) before the
@@ -95,7 +97,7 @@ func New(cfg Config) (*Bus, error) {
 		return nil, err
 	}
 	if cfg.MaxBatch == 0 {
-		cfg.MaxBatch = 1000
+		cfg.MaxBatch = DefaultMaxBatch
 	}
 	if cfg.Retries == 0 {
 		cfg.Retries = 3
@@ -264,6 +266,11 @@ func (h *projectorHandler) reportStuck(next message.HandlerFunc) message.Handler
 		return out, err
 	}
 }
+
+// DefaultMaxBatch is Config.MaxBatch's default. With 64 writers appending
+// flat out it keeps every projection within a second of the head, where
+// batches of 1,000 fell behind by seconds (BENCHMARKS.md "Live lag").
+const DefaultMaxBatch = 8000
 
 // routerLogger is the Router's logger: Watermill's info messages are logged
 // at debug level, and its debug and trace messages, written for every

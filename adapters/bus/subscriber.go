@@ -78,7 +78,8 @@ type SubscriberConfig struct {
 	// subscription resumes; 0 means 50 ms and 5 s.
 	MinBackoff, MaxBackoff time.Duration
 	// ReadAhead is how many events a subscription buffers from the store;
-	// 0 means 1024.
+	// 0 means 8192 (with the bus's MaxBatch, what lets a projector that fell
+	// behind catch up in large, cheap batches).
 	ReadAhead int
 	Logger    *slog.Logger // nil: slog.Default()
 }
@@ -134,7 +135,7 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 		cfg.MaxBackoff = cfg.MinBackoff
 	}
 	if cfg.ReadAhead == 0 {
-		cfg.ReadAhead = 1024
+		cfg.ReadAhead = 8192
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
