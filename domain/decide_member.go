@@ -175,7 +175,7 @@ func (c LogActivity) Decide(st State, f Facts) ([]Payload, error) {
 	if err := requireID("activity_id", c.ActivityID); err != nil {
 		return nil, err
 	}
-	if _, dup := s.Activities[c.ActivityID]; dup {
+	if _, dup := s.Activities.Get(c.ActivityID); dup {
 		return nil, existsf("activity %q was already logged", c.ActivityID)
 	}
 	if !slices.Contains(ActivityKinds, c.Kind) {
@@ -216,7 +216,7 @@ func (c CloseSale) Decide(st State, f Facts) ([]Payload, error) {
 	if err := requireID("sale_id", c.SaleID); err != nil {
 		return nil, err
 	}
-	if _, dup := s.Sales[c.SaleID]; dup {
+	if _, dup := s.Sales.Get(c.SaleID); dup {
 		return nil, existsf("sale %q was already recorded", c.SaleID)
 	}
 	if err := requireText("customer", c.Customer, maxName); err != nil {
@@ -252,7 +252,7 @@ func (c VoidActivity) Decide(st State, _ Facts) ([]Payload, error) {
 	if err := joinedSelf(s, c.MemberID); err != nil {
 		return nil, err
 	}
-	voided, ok := s.Activities[c.ActivityID]
+	voided, ok := s.Activities.Get(c.ActivityID)
 	switch {
 	case !ok:
 		return nil, notFoundf("member %q has no activity %q", c.MemberID, c.ActivityID)
@@ -274,7 +274,7 @@ func (c ReverseSale) Decide(st State, _ Facts) ([]Payload, error) {
 	if err := joinedSelf(s, c.MemberID); err != nil {
 		return nil, err
 	}
-	reversed, ok := s.Sales[c.SaleID]
+	reversed, ok := s.Sales.Get(c.SaleID)
 	switch {
 	case !ok:
 		return nil, notFoundf("member %q has no sale %q", c.MemberID, c.SaleID)

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"crypto/sha256"
 	"maps"
 	"slices"
 	"strings"
@@ -70,8 +71,8 @@ type MemberState struct {
 	TeamID          string
 	JoinedOn        string
 	LeftOn          string
-	Activities      map[string]bool // activity id → voided
-	Sales           map[string]bool // sale id → reversed
+	Activities      IDSet           // activity ids → voided
+	Sales           IDSet           // sale ids → reversed
 	Finalized       map[string]bool // month ("2026-11") → finalized
 	Rewards         map[string]RewardState
 	Promotions      map[string]string // promotion id → PromotionStatus*
@@ -80,8 +81,8 @@ type MemberState struct {
 // NewMemberState returns the state of a member stream with no event.
 func NewMemberState() *MemberState {
 	return &MemberState{
-		Activities: map[string]bool{},
-		Sales:      map[string]bool{},
+		Activities: IDSet{},
+		Sales:      IDSet{},
 		Finalized:  map[string]bool{},
 		Rewards:    map[string]RewardState{},
 		Promotions: map[string]string{},
@@ -107,13 +108,13 @@ func (s *MemberState) Apply(p Payload, _ time.Time) {
 	case *MemberForgotten:
 		s.Forgotten = true
 	case *ActivityLogged:
-		s.Activities[e.ActivityID] = false
+		s.Activities.Set(e.ActivityID, false)
 	case *ActivityVoided:
-		s.Activities[e.ActivityID] = true
+		s.Activities.Set(e.ActivityID, true)
 	case *SaleClosed:
-		s.Sales[e.SaleID] = false
+		s.Sales.Set(e.SaleID, false)
 	case *SaleReversed:
-		s.Sales[e.SaleID] = true
+		s.Sales.Set(e.SaleID, true)
 	case *EvaluationFinalized:
 		s.Finalized[e.Month] = true
 	case *RewardGranted:
@@ -394,3 +395,27 @@ var (
 	_ State = (*SuggestionState)(nil)
 	_ State = (*TargetState)(nil)
 )
+
+// IDSet maps ids (of a member's activities or sales) to a flag. A member's
+// stream can hold tens of thousands of them and the service keeps the states
+// of the streams in use, so the keys are fixed-size digests (the first 128
+// bits of the id's SHA-256) rather than strings: the map holds no pointers
+// for the garbage collector to scan, and each entry is smaller. Two ids
+// share a key with a probability of about n²/2¹²⁹ (10⁻²⁷ for a million ids).
+type IDSet map[idKey]bool
+
+type idKey [16]byte
+
+func keyOf(id string) idKey {
+	sum := sha256.Sum256([]byte(id))
+	return idKey(sum[:16])
+}
+
+// Get returns the flag of id and whether id is in the set.
+func (s IDSet) Get(id string) (flag, ok bool) {
+	flag, ok = s[keyOf(id)]
+	return flag, ok
+}
+
+// Set adds id with its flag, or changes its flag.
+func (s IDSet) Set(id string, flag bool) { s[keyOf(id)] = flag }

@@ -169,8 +169,10 @@ func (s *Subscriber) Close() error {
 	return nil
 }
 
+// item is what a subscription's read-ahead buffer holds: a pointer, so that
+// an empty buffer of thousands of slots costs next to nothing.
 type item struct {
-	ev  domain.Event
+	ev  *domain.Event
 	err error
 }
 
@@ -223,7 +225,7 @@ func (s *Subscriber) session(ctx context.Context, topic string, out chan<- *mess
 		defer close(buf)
 		for ev, err := range s.cfg.Log.Subscribe(sctx, from) {
 			select {
-			case buf <- item{ev, err}:
+			case buf <- item{&ev, err}:
 			case <-sctx.Done():
 				return
 			}
@@ -241,7 +243,7 @@ func (s *Subscriber) session(ctx context.Context, topic string, out chan<- *mess
 		if it.err != nil {
 			return acked, fmt.Errorf("store subscription dropped: %w", it.err)
 		}
-		msg := toMessage(it.ev, len(buf) > 0)
+		msg := toMessage(*it.ev, len(buf) > 0)
 		msg.SetContext(ctx)
 		select {
 		case out <- msg:
