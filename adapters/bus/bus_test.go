@@ -511,6 +511,45 @@ func TestSubscriber(t *testing.T) {
 			t.Errorf("events (-want +got):\n%s", diff)
 		}
 	})
+	t.Run("skipped events do not become messages, but the last one before the head does", func(t *testing.T) {
+		s := memory.New(nil)
+		appendActivities(t, s, 0, 50)
+		var head domain.Position
+		for e, err := range s.ReadAll(context.Background(), domain.Position{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			head = e.Position
+		}
+		sub, err := bus.NewSubscriber(bus.SubscriberConfig{Log: s,
+			From: func(context.Context, string) (domain.Position, error) { return domain.Position{}, nil },
+			Skip: func(topic, typ string) bool { return topic == "policy:p" && typ == domain.TypeActivityLogged }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = sub.Close() }()
+		ch, err := sub.Subscribe(context.Background(), "policy:p")
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond) // let the read-ahead fill: the first message waits for us
+		n := 0
+		for {
+			msg := <-ch
+			e, err := bus.EventOf(msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg.Ack()
+			n++
+			if e.Position == head {
+				break
+			}
+		}
+		if n > 3 {
+			t.Errorf("%d messages for 50 activities the policy skips (want the first, read before the others, and the head)", n)
+		}
+	})
 	t.Run("the next message waits for the ack; a nack redelivers from the checkpoint", func(t *testing.T) {
 		s := memory.New(nil)
 		appendActivities(t, s, 0, 3)

@@ -74,6 +74,13 @@ type SubscriberConfig struct {
 	// nack or a dropped store subscription: the checkpoint of the topic's
 	// consumer (events strictly after it are delivered).
 	From func(ctx context.Context, topic string) (domain.Position, error)
+	// Skip, when set, reports the events of a topic that its consumer has
+	// no use for: while more events are waiting they are read past without
+	// becoming messages; the last one read before the subscription catches
+	// up is always delivered, so that the consumer's checkpoint reaches the
+	// head. Only for a consumer that needs no message per event to account
+	// for its position (a policy), never for a projector.
+	Skip func(topic, eventType string) bool
 	// MinBackoff and MaxBackoff bound the exponential pause before a
 	// subscription resumes; 0 means 50 ms and 5 s.
 	MinBackoff, MaxBackoff time.Duration
@@ -242,6 +249,9 @@ func (s *Subscriber) session(ctx context.Context, topic string, out chan<- *mess
 	for it := range buf {
 		if it.err != nil {
 			return acked, fmt.Errorf("store subscription dropped: %w", it.err)
+		}
+		if s.cfg.Skip != nil && len(buf) > 0 && s.cfg.Skip(topic, it.ev.Type) {
+			continue
 		}
 		msg := toMessage(*it.ev, len(buf) > 0)
 		msg.SetContext(ctx)
