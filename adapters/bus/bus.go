@@ -85,9 +85,11 @@ func (c Config) Validate() error {
 type Bus struct {
 	cfg    Config
 	router *message.Router
-	sub    *Subscriber
-	log    *slog.Logger
-	stack  []message.HandlerMiddleware // every handler's middleware
+	sub    *Subscriber // the projectors'
+	psub   *Subscriber // the policies'
+
+	log   *slog.Logger
+	stack []message.HandlerMiddleware // every handler's middleware
 }
 
 // New wires the router: one handler per projection and per policy, with the
@@ -121,10 +123,14 @@ func New(cfg Config) (*Bus, error) {
 		cfg.Logger = slog.Default()
 	}
 	b := &Bus{cfg: cfg, log: cfg.Logger}
+	// The projectors read far ahead, so that one that fell behind catches
+	// up in large batches; the policies, which handle one message at a
+	// time and skip most types, need little read-ahead (each event held
+	// ahead costs memory).
 	sub, err := NewSubscriber(SubscriberConfig{
 		Log:        cfg.Log,
 		From:       b.from,
-		Skip:       b.skip,
+		ReadAhead:  cfg.MaxBatch + cfg.MaxBatch/4,
 		MinBackoff: cfg.ResumeMin,
 		MaxBackoff: cfg.ResumeMax,
 		Logger:     cfg.Logger,
@@ -132,7 +138,20 @@ func New(cfg Config) (*Bus, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.sub = sub
+	psub, err := NewSubscriber(SubscriberConfig{
+		Log:        cfg.Log,
+		From:       b.from,
+		Skip:       b.skip,
+		ReadAhead:  policyReadAhead,
+		MinBackoff: cfg.ResumeMin,
+		MaxBackoff: cfg.ResumeMax,
+		Logger:     cfg.Logger,
+	})
+	if err != nil {
+		_ = sub.Close()
+		return nil, err
+	}
+	b.sub, b.psub = sub, psub
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.CloseTimeout}, newRouterLogger(cfg.Logger.With("component", "bus")))
 	if err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
@@ -153,7 +172,7 @@ func New(cfg Config) (*Bus, error) {
 		router.AddConsumerHandler("projection-"+name, projectionTopic+name, sub, h.handle).
 			AddMiddleware(append([]message.HandlerMiddleware{h.reportStuck}, b.stack...)...)
 	}
-	b.addPolicies(router, sub)
+	b.addPolicies(router, psub)
 	b.router = router
 	return b, nil
 }
@@ -205,6 +224,9 @@ func (b *Bus) Running() chan struct{} { return b.router.Running() }
 func (b *Bus) Close() error {
 	err := b.router.Close()
 	if cerr := b.sub.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := b.psub.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
@@ -290,6 +312,9 @@ func (h *projectorHandler) reportStuck(next message.HandlerFunc) message.Handler
 // flat out it keeps every projection within a second of the head, where
 // batches of 1,000 fell behind by seconds (BENCHMARKS.md "Live lag").
 const DefaultMaxBatch = 8000
+
+// policyReadAhead is the read-ahead of the policies' subscriptions.
+const policyReadAhead = 256
 
 // routerLogger is the Router's logger: Watermill's info messages are logged
 // at debug level, and its debug and trace messages, written for every

@@ -13,7 +13,7 @@ import (
 // runs before the heap doubles under load, which keeps the resident memory
 // of a server holding a million events (Go heap, plus the SQLite page
 // caches that live outside it) under 300 MB; see BENCHMARKS.md "HTTP API".
-const defaultMemoryLimit = 160 << 20
+const defaultMemoryLimit = 192 << 20
 
 // byteSize is a flag value holding a size in bytes: a plain number, or one
 // with a unit (KiB, MiB, GiB, KB, MB, GB). "0" and "off" mean no limit.
