@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -176,6 +177,8 @@ func openApp(ctx context.Context, dc dataConfig, logger *slog.Logger) (a *app, e
 		return a, fmt.Errorf("catch up read models: %w", err)
 	}
 	logger.Info("read models caught up", "took", time.Since(start).Round(time.Millisecond))
+	// A long catch-up leaves a large heap behind: hand it back before serving.
+	debug.FreeOSMemory()
 	a.head = newHeadTracker(a.runner)
 	return a, nil
 }
