@@ -251,7 +251,7 @@ func (r *Runner) open(ctx context.Context, p *projection) error {
 		gen, prefix = 1, prefixFor(p.name, 1)
 	case oldVersion != version:
 		r.reset = append(r.reset, p.name)
-		r.log.Info("projection version changed: rebuilding from the start",
+		r.log.Info("projection version changed: dropping its old tables (this can take minutes on a big log), then rebuilding from the start",
 			"projection", p.name, "old_version", oldVersion, "version", version)
 		if err := dropInstance(ctx, tx.Tx, p.name, prefix); err != nil {
 			return err
@@ -470,6 +470,7 @@ func (r *Runner) DropRetired(ctx context.Context) ([]string, error) {
 	}
 	var names []string
 	for _, in := range retired {
+		r.log.Info("dropping the tables of a read model no longer run", "projection", in.name, "prefix", in.prefix)
 		if err := dropInstance(ctx, tx.Tx, in.name, in.prefix); err != nil {
 			return nil, err
 		}
