@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -130,7 +131,8 @@ type timeEntry struct {
 }
 
 type snapshot struct {
-	n       int // events of the log prefix it holds
+	n       int    // events of the log prefix it holds
+	models  string // the read models it holds (modelSet.key)
 	db      *sql.DB
 	release func()
 	used    uint64 // when it was last taken or copied (AsOf.uses)
@@ -147,10 +149,11 @@ type AsOfView struct {
 	position domain.Position
 	events   int
 
-	prefix  int  // the view's events are exactly the first prefix of the log (when pure)
-	pure    bool // no straggler: a copy of the view can be extended
-	refs    int  // guarded by AsOf.mu
-	evicted bool // guarded by AsOf.mu
+	prefix  int    // the view's events are exactly the first prefix of the log (when pure)
+	pure    bool   // no straggler: a copy of the view can be extended
+	models  string // the read models it holds (modelSet.key)
+	refs    int    // guarded by AsOf.mu
+	evicted bool   // guarded by AsOf.mu
 }
 
 // DB returns the view's database.
@@ -223,17 +226,26 @@ func (v *AsOfView) close() {
 }
 
 // At returns the read models as of recorded time t, and the function that
-// releases the view (call it once, when the queries are done).
+// releases the view (call it once, when the queries are done). With names,
+// only those read models are replayed (a view of the leaderboard alone is
+// built, copied and snapshotted far faster than one of every read model);
+// without, all of AsOfConfig.Projections.
 //
 // A build, once started, runs to its end even if ctx ends first (it runs
 // detached and lands in the cache, so that asking again later is answered at
 // once); At then returns ctx's error. Requests for the same set of events
-// share one build.
-func (a *AsOf) At(ctx context.Context, t time.Time) (*AsOfView, func(), error) {
+// and read models share one build.
+func (a *AsOf) At(ctx context.Context, t time.Time, names ...string) (*AsOfView, func(), error) {
+	models, err := a.models(names)
+	if err != nil {
+		return nil, nil, err
+	}
 	if err := a.index(ctx); err != nil {
 		return nil, nil, err
 	}
 	set := a.setAt(t)
+	set.models = models
+	set.key += "|" + models.key
 	a.mu.Lock()
 	if a.closed {
 		a.mu.Unlock()
@@ -262,7 +274,35 @@ func (a *AsOf) At(ctx context.Context, t time.Time) (*AsOfView, func(), error) {
 		return v, a.releaser(v), nil
 	}
 	// Evicted already (a tiny cache under heavy use): build it again.
-	return a.At(ctx, t)
+	return a.At(ctx, t, names...)
+}
+
+// modelSet is the read models of a view: their factories and a key naming
+// them.
+type modelSet struct {
+	factories []Factory
+	key       string // sorted names, comma-separated; "" for all
+}
+
+// models returns the factories of the named read models (all when none is
+// named), or an error naming one that is not configured.
+func (a *AsOf) models(names []string) (modelSet, error) {
+	if len(names) == 0 {
+		return modelSet{factories: a.cfg.Projections}, nil
+	}
+	sorted := slices.Clone(names)
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	var out modelSet
+	for _, n := range sorted {
+		i := slices.IndexFunc(a.cfg.Projections, func(f Factory) bool { return f("").Name() == n })
+		if i < 0 {
+			return modelSet{}, fmt.Errorf("projections: as-of: %q: %w", n, ErrUnknownProjection)
+		}
+		out.factories = append(out.factories, a.cfg.Projections[i])
+	}
+	out.key = strings.Join(sorted, ",")
+	return out, nil
 }
 
 // runBuild builds the view of set and puts it in the cache.
@@ -375,7 +415,8 @@ type eventSet struct {
 	stragglers []domain.Position
 	last       domain.Position // the last event of the set (zero: empty)
 	count      int
-	key        string
+	key        string   // the events and the read models
+	models     modelSet // the read models to replay
 }
 
 func (a *AsOf) setAt(t time.Time) eventSet {
@@ -416,7 +457,7 @@ func (a *AsOf) buildView(ctx context.Context, t time.Time, set eventSet) (v *AsO
 		release func()
 		from    int // events of the prefix already in db
 	)
-	if base, n, done := a.nearestBase(set.prefix); base != nil {
+	if base, n, done := a.nearestBase(set.prefix, set.models.key); base != nil {
 		db, release, err = a.cfg.Copy(ctx, base)
 		done()
 		from = n
@@ -431,7 +472,7 @@ func (a *AsOf) buildView(ctx context.Context, t time.Time, set eventSet) (v *AsO
 			release()
 		}
 	}()
-	r, err := NewRunner(ctx, RunnerConfig{DB: db, Projections: a.cfg.Projections, Decode: a.cfg.Decode,
+	r, err := NewRunner(ctx, RunnerConfig{DB: db, Projections: set.models.factories, Decode: a.cfg.Decode,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return nil, err
@@ -443,7 +484,7 @@ func (a *AsOf) buildView(ctx context.Context, t time.Time, set eventSet) (v *AsO
 			if err := r.CatchUp(ctx, boundedLog{log: a.cfg.Log, upTo: a.positionAt(next), until: t}); err != nil {
 				return nil, err
 			}
-			if err := a.takeSnapshot(ctx, next, db); err != nil {
+			if err := a.takeSnapshot(ctx, next, set.models.key, db); err != nil {
 				return nil, err
 			}
 		}
@@ -455,7 +496,7 @@ func (a *AsOf) buildView(ctx context.Context, t time.Time, set eventSet) (v *AsO
 		}
 	}
 	return &AsOfView{runner: r, db: db, release: release, key: set.key, position: set.last, events: set.count,
-		prefix: set.prefix, pure: len(set.stragglers) == 0}, nil
+		prefix: set.prefix, pure: len(set.stragglers) == 0, models: set.models.key}, nil
 }
 
 // nearestBase picks the database to copy for a set whose prefix has n
@@ -463,13 +504,13 @@ func (a *AsOf) buildView(ctx context.Context, t time.Time, set eventSet) (v *AsO
 // longest prefix of at most n events, and the number it holds. done
 // releases the pick once copied. Nil when no base helps (or Copy is nil).
 // The caller holds a.build.
-func (a *AsOf) nearestBase(n int) (db *sql.DB, events int, done func()) {
+func (a *AsOf) nearestBase(n int, models string) (db *sql.DB, events int, done func()) {
 	if a.cfg.Copy == nil {
 		return nil, 0, nil
 	}
 	var snap *snapshot
 	for _, s := range a.snaps {
-		if s.n <= n {
+		if s.n <= n && s.models == models {
 			snap = s
 		}
 	}
@@ -477,7 +518,7 @@ func (a *AsOf) nearestBase(n int) (db *sql.DB, events int, done func()) {
 	var view *AsOfView
 	for e := a.lru.Front(); e != nil; e = e.Next() {
 		v := e.Value.(*AsOfView)
-		if v.pure && v.prefix <= n && (view == nil || v.prefix > view.prefix) {
+		if v.pure && v.models == models && v.prefix <= n && (view == nil || v.prefix > view.prefix) {
 			view = v
 		}
 	}
@@ -495,9 +536,9 @@ func (a *AsOf) nearestBase(n int) (db *sql.DB, events int, done func()) {
 	return snap.db, snap.n, func() {}
 }
 
-func (a *AsOf) takeSnapshot(ctx context.Context, n int, db *sql.DB) error {
+func (a *AsOf) takeSnapshot(ctx context.Context, n int, models string, db *sql.DB) error {
 	for _, s := range a.snaps {
-		if s.n == n {
+		if s.n == n && s.models == models {
 			return nil
 		}
 	}
@@ -506,7 +547,7 @@ func (a *AsOf) takeSnapshot(ctx context.Context, n int, db *sql.DB) error {
 		return fmt.Errorf("projections: as-of: snapshot at %d events: %w", n, err)
 	}
 	a.uses++
-	a.snaps = append(a.snaps, &snapshot{n: n, db: cp, release: release, used: a.uses})
+	a.snaps = append(a.snaps, &snapshot{n: n, models: models, db: cp, release: release, used: a.uses})
 	sort.Slice(a.snaps, func(i, j int) bool { return a.snaps[i].n < a.snaps[j].n })
 	for len(a.snaps) > a.cfg.MaxSnapshots { // drop the least recently used
 		lru := 0

@@ -3,6 +3,7 @@ package projections_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -20,7 +21,7 @@ import (
 
 // newTestAsOf returns an as-of engine over log running the tally projector,
 // on temporary SQLite files, copying with VACUUM INTO.
-func newTestAsOf(tb testing.TB, log projections.EventLog, every, cache int) *projections.AsOf {
+func newTestAsOf(tb testing.TB, log projections.EventLog, every, cache int, more ...projections.Factory) *projections.AsOf {
 	tb.Helper()
 	dir := tb.TempDir()
 	var n atomic.Int64
@@ -38,7 +39,7 @@ func newTestAsOf(tb testing.TB, log projections.EventLog, every, cache int) *pro
 	}
 	next := func() string { return filepath.Join(dir, fmt.Sprintf("v%d.db", n.Add(1))) }
 	a, err := projections.NewAsOf(projections.AsOfConfig{
-		Log: log, Projections: []projections.Factory{tallyFactory(1, nil)},
+		Log: log, Projections: append([]projections.Factory{tallyFactory(1, nil)}, more...),
 		Open: func(context.Context) (*sql.DB, func(), error) { return open(next()) },
 		Copy: func(ctx context.Context, src *sql.DB) (*sql.DB, func(), error) {
 			p := next()
@@ -128,5 +129,44 @@ func tallyRows(tb testing.TB, db *sql.DB) []uint64 {
 func TestAsOfConfigValidate(t *testing.T) {
 	if _, err := projections.NewAsOf(projections.AsOfConfig{}); err == nil {
 		t.Error("an empty config is accepted")
+	}
+}
+
+// A view of some read models replays only those; views of different read
+// models are built, cached and snapshotted apart, and each holds exactly the
+// events recorded by its time.
+func TestAsOfViewsOfSomeReadModels(t *testing.T) {
+	base := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	log := &sliceLog{}
+	for pos := uint64(1); pos <= 40; pos++ {
+		e := activity(t, pos)
+		e.RecordedAt = base.Add(time.Duration(pos) * time.Minute)
+		log.add(e)
+	}
+	a := newTestAsOf(t, log, 5, 4, projections.NewHonour)
+	ctx := context.Background()
+	for i, q := range []struct {
+		minutes int
+		names   []string
+	}{{12, []string{"tally"}}, {12, nil}, {27, []string{"tally", "tally"}}, {31, nil}, {33, []string{"tally"}}, {8, []string{"honour"}}} {
+		at := base.Add(time.Duration(q.minutes) * time.Minute)
+		v, release, err := a.At(ctx, at, q.names...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantHonour := len(q.names) == 0 || q.names[0] == "honour"
+		wantTally := len(q.names) == 0 || q.names[0] == "tally"
+		if (v.Current("honour") != nil) != wantHonour || (v.Current("tally") != nil) != wantTally {
+			t.Fatalf("query %d (%v): honour %v, tally %v", i, q.names, v.Current("honour") != nil, v.Current("tally") != nil)
+		}
+		if wantTally {
+			if got := tallyRows(t, v.DB()); len(got) != q.minutes || got[len(got)-1] != uint64(q.minutes) {
+				t.Fatalf("query %d (%v) as of minute %d: tally rows %v", i, q.names, q.minutes, got)
+			}
+		}
+		release()
+	}
+	if _, _, err := a.At(ctx, base, "nope"); !errors.Is(err, projections.ErrUnknownProjection) {
+		t.Fatalf("an unknown read model: %v, want ErrUnknownProjection", err)
 	}
 }

@@ -14,7 +14,9 @@ import (
 // time; *projections.AsOf implements it. The view is released with the
 // returned function once the request is answered.
 type AsOf interface {
-	At(ctx context.Context, t time.Time) (*projections.AsOfView, func(), error)
+	// At opens the view as of t of the named read models (all when none is
+	// named).
+	At(ctx context.Context, t time.Time, names ...string) (*projections.AsOfView, func(), error)
 }
 
 var _ AsOf = (*projections.AsOf)(nil)
@@ -60,7 +62,7 @@ func (s *Server) openAsOf(c *call) (func(), error) {
 		return nil, &apiError{Code: codeUnavailable, Message: "as_of is not available on this server"}
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, s.cfg.AsOfWait)
-	v, release, err := s.cfg.AsOf.At(ctx, t)
+	v, release, err := s.cfg.AsOf.At(ctx, t, c.rt.reads...)
 	cancel()
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && c.ctx.Err() == nil {

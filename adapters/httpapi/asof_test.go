@@ -229,7 +229,7 @@ func TestAsOfUnavailableWithoutEngine(t *testing.T) {
 // slowAsOf never finishes a build within the request's wait.
 type slowAsOf struct{}
 
-func (slowAsOf) At(ctx context.Context, _ time.Time) (*projections.AsOfView, func(), error) {
+func (slowAsOf) At(ctx context.Context, _ time.Time, _ ...string) (*projections.AsOfView, func(), error) {
 	<-ctx.Done()
 	return nil, nil, ctx.Err()
 }

@@ -57,6 +57,9 @@ type route struct {
 	// time; see asof.go). asOfTimeOnly: only a full RFC 3339 time is one
 	// (the directory reads a bare date as the day of its chart).
 	asOf, asOfTimeOnly bool
+	// reads names the read models the handler queries, when known: an
+	// as_of request replays only those (empty: every read model).
+	reads []string
 	// handle does the work. It returns the value to encode (JSON, or CSV for
 	// a tabular value when asked) or an error for the one error renderer.
 	handle func(c *call) (any, error)

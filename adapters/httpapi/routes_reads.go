@@ -77,7 +77,7 @@ func (s *Server) readRoutes() []route {
 	db := func(c *call) projections.Queryer { return c.models().DB() }
 	return []route{
 		{
-			method: get, path: "/v1/members/{member_id}/scorecards/weeks/{week}", tag: "scores", roles: memberReaders,
+			method: get, path: "/v1/members/{member_id}/scorecards/weeks/{week}", tag: "scores", roles: memberReaders, reads: leaderboardOnly,
 			summary: "A member's weekly scorecard: each KPI's actual, target, attainment, weight and contribution, Q, q and W, with the events behind them",
 			resp:    projections.ScorecardWeek{},
 			handle: scorecardHandler("week", func(c *call, sc *projections.Scorecard, q projections.ScorecardQuery) (any, string, error) {
@@ -86,7 +86,7 @@ func (s *Server) readRoutes() []route {
 			}),
 		},
 		{
-			method: get, path: "/v1/members/{member_id}/scorecards/months/{month}", tag: "scores", roles: memberReaders,
+			method: get, path: "/v1/members/{member_id}/scorecards/months/{month}", tag: "scores", roles: memberReaders, reads: leaderboardOnly,
 			summary: "A member's monthly scorecard: R, O, M and the provisional evaluation E and band",
 			resp:    projections.ScorecardMonth{},
 			handle: scorecardHandler("month", func(c *call, sc *projections.Scorecard, q projections.ScorecardQuery) (any, string, error) {
@@ -350,6 +350,10 @@ func rewardList(c *call, member string) (any, error) {
 	}
 	return rewardPage{Totals: totals, Items: items, NextCursor: p.Next, Position: p.Position}, nil
 }
+
+// leaderboardOnly: the boards and the scorecards are the leaderboard read
+// model's alone.
+var leaderboardOnly = []string{"leaderboard"}
 
 // scorecardHandler serves one of a member's scorecards: the member must be
 // readable by the caller; period names the path parameter of the period.
