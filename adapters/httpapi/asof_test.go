@@ -200,6 +200,9 @@ func testAsOf(t *testing.T, every int) {
 				continue
 			}
 			n++
+			if len(rt.reads) == 0 {
+				t.Errorf("%s takes as_of but names no read model: every read model would be replayed for it", rt.path)
+			}
 			path, _ := samples[rt.method+" "+rt.path](t, e, "auditor")
 			u, err := url.Parse(path)
 			if err != nil {

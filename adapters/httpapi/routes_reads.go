@@ -95,7 +95,7 @@ func (s *Server) readRoutes() []route {
 			}),
 		},
 		{
-			method: get, path: "/v1/evaluations", tag: "scores", roles: memberReaders, list: true,
+			method: get, path: "/v1/evaluations", tag: "scores", roles: memberReaders, list: true, reads: []string{"evaluations"},
 			summary: "The register of finalized evaluations (locked snapshots); reps see their own, managers a member or team of their subtree",
 			query: []queryParam{
 				{name: "member_id", desc: "one member"}, {name: "team_id", desc: "one team"}, {name: "month", desc: `"2026-11"`},
@@ -132,7 +132,7 @@ func (s *Server) readRoutes() []route {
 			},
 		},
 		{
-			method: get, path: "/v1/promotions", tag: "promotions", roles: memberReaders, list: true,
+			method: get, path: "/v1/promotions", tag: "promotions", roles: memberReaders, list: true, reads: []string{"promotions"},
 			summary: "Promotion records: nomination, eligibility criteria with observed values, decision, override flag and justification, effective date, rescission",
 			query: []queryParam{
 				{name: "member_id", desc: "one member (reps: themselves; managers: required, in their subtree)"},
@@ -143,28 +143,28 @@ func (s *Server) readRoutes() []route {
 			handle: func(c *call) (any, error) { return promotionList(c, c.query().str("member_id")) },
 		},
 		{
-			method: get, path: "/v1/members/{member_id}/promotions", tag: "promotions", roles: memberReaders, list: true,
+			method: get, path: "/v1/members/{member_id}/promotions", tag: "promotions", roles: memberReaders, list: true, reads: []string{"promotions"},
 			summary: "A member's promotion records",
 			query:   []queryParam{{name: "from", desc: "YYYY-MM-DD"}, {name: "to", desc: "YYYY-MM-DD"}},
 			resp:    Page[projections.PromotionRecord]{},
 			handle:  func(c *call) (any, error) { return promotionList(c, c.param("member_id")) },
 		},
 		{
-			method: get, path: "/v1/members/{member_id}/rewards", tag: "rewards", roles: memberReaders, list: true,
+			method: get, path: "/v1/members/{member_id}/rewards", tag: "rewards", roles: memberReaders, list: true, reads: []string{"rewards"},
 			summary: "A member's reward ledger: grants, revocations and clawbacks, with totals by kind and currency",
 			query:   []queryParam{{name: "period", desc: `"2026-W47", "2026-11", "2026-Q4" or "2026"; empty: all time`}},
 			resp:    rewardPage{},
 			handle:  func(c *call) (any, error) { return rewardList(c, c.param("member_id")) },
 		},
 		{
-			method: get, path: "/v1/rewards", tag: "rewards", roles: hrReaders, list: true,
+			method: get, path: "/v1/rewards", tag: "rewards", roles: hrReaders, list: true, reads: []string{"rewards"},
 			summary: "The reward ledger of everyone",
 			query:   []queryParam{{name: "period", desc: `"2026-11" …; empty: all time`}},
 			resp:    rewardPage{},
 			handle:  func(c *call) (any, error) { return rewardList(c, "") },
 		},
 		{
-			method: get, path: "/v1/audit/events", tag: "audit", roles: auditors, list: true,
+			method: get, path: "/v1/audit/events", tag: "audit", roles: auditors, list: true, reads: []string{"audit"},
 			summary: "The audit trail: every stored event with its envelope, voided ones and what voided them included",
 			query: []queryParam{
 				{name: "stream"}, {name: "member_id"}, {name: "actor"}, {name: "type", desc: `"SaleClosed" or "SaleClosed.v2"`},
@@ -191,7 +191,7 @@ func (s *Server) readRoutes() []route {
 			},
 		},
 		{
-			method: get, path: "/v1/honour-roll", tag: "boards", roles: readers, list: true, model: "honour",
+			method: get, path: "/v1/honour-roll", tag: "boards", roles: readers, list: true, model: "honour", reads: []string{"honour"},
 			summary: "The honour roll: praise and publicized achievements, newest first",
 			query:   []queryParam{{name: "subject_id", desc: "about one member or team"}, {name: "audience", desc: "team, region or company"}},
 			resp:    Page[projections.HonourEntry]{},
@@ -215,7 +215,7 @@ func (s *Server) readRoutes() []route {
 			},
 		},
 		{
-			method: get, path: "/v1/suggestions", tag: "culture", roles: readers, list: true, model: "suggestions",
+			method: get, path: "/v1/suggestions", tag: "culture", roles: readers, list: true, model: "suggestions", reads: []string{"suggestions"},
 			summary: "The suggestion board, newest first",
 			query:   []queryParam{{name: "status", desc: "open, adopted or rejected"}, {name: "author_id"}, {name: "category"}},
 			resp:    Page[projections.SuggestionItem]{},
@@ -239,7 +239,7 @@ func (s *Server) readRoutes() []route {
 			},
 		},
 		{
-			method: get, path: "/v1/directory", tag: "people", roles: readers, list: true,
+			method: get, path: "/v1/directory", tag: "people", roles: readers, list: true, reads: []string{"directory"},
 			summary: "The organisation chart as of a date; personal data only for HR and auditors (erased for forgotten members)",
 			query:   []queryParam{{name: "as_of", desc: "YYYY-MM-DD: the chart on that day (default: today); an RFC 3339 time: the chart on that day as recorded up to then"}, {name: "team_id", desc: "one team's members"}},
 			resp:    directoryPage{},
