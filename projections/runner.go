@@ -1011,8 +1011,8 @@ func (r *Runner) queryIndexes(ctx context.Context, insts []*instance, create boo
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("projections: query indexes: %w", err)
 	}
-	if create {
-		r.log.Info("read models indexed after their replay", "took", time.Since(start).Round(time.Millisecond))
+	if took := time.Since(start); create && took >= time.Second {
+		r.log.Info("read models indexed after their replay", "took", took.Round(time.Millisecond))
 	}
 	return nil
 }
