@@ -131,9 +131,6 @@ type scoreKeeper struct {
 	cur    int64 // position of the event being applied
 	// targets caches each member's TargetSets (by position) during recompute.
 	targetRows map[string][]scTarget
-	// cards: whether the weekly and monthly cards are stored as JSON (the
-	// scorecard serves them; the leaderboard only needs the totals).
-	cards bool
 }
 
 type scTarget struct {
@@ -144,7 +141,7 @@ type scTarget struct {
 
 func newScoreKeeper(book *rulesBook, org *orgCache) *scoreKeeper {
 	return &scoreKeeper{book: book, org: org, weeks: map[memberPeriod]int64{}, months: map[memberPeriod]int64{},
-		targetRows: map[string][]scTarget{}, cards: true}
+		targetRows: map[string][]scTarget{}}
 }
 
 func (k *scoreKeeper) dirtyAt(memberID string, t time.Time) {
@@ -432,7 +429,7 @@ func (k *scoreKeeper) recompute(ctx context.Context, s *stmts, hooks scoreHooks)
 				return err
 			}
 		} else if err := s.exec(ctx, `INSERT OR REPLACE INTO {p}sc_weeks (member_id, week, total, card, sources) VALUES (?, ?, ?, ?, ?)`,
-			mp.member, mp.period, int64(w.Total), k.card(w), k.card(w.sources)); err != nil {
+			mp.member, mp.period, int64(w.Total), jsonText(w), jsonText(w.sources)); err != nil {
 			return err
 		}
 		if hooks.week != nil {
@@ -451,7 +448,7 @@ func (k *scoreKeeper) recompute(ctx context.Context, s *stmts, hooks scoreHooks)
 			return fmt.Errorf("month %s of %s: %w", mp.period, mp.member, err)
 		}
 		if err := s.exec(ctx, `INSERT OR REPLACE INTO {p}sc_months (member_id, month, card, revenue_source, revenue_currency) VALUES (?, ?, ?, ?, ?)`,
-			mp.member, mp.period, k.card(m), m.revenueSource, m.revenueCurrency); err != nil {
+			mp.member, mp.period, jsonText(m), m.revenueSource, m.revenueCurrency); err != nil {
 			return err
 		}
 		if hooks.month != nil {
@@ -463,15 +460,6 @@ func (k *scoreKeeper) recompute(ctx context.Context, s *stmts, hooks scoreHooks)
 	clear(k.weeks)
 	clear(k.months)
 	return nil
-}
-
-// card is the stored text of a weekly or monthly card ("" when the keeper
-// stores no cards).
-func (k *scoreKeeper) card(v any) string {
-	if !k.cards {
-		return ""
-	}
-	return jsonText(v)
 }
 
 func sortedKeys[V any](m map[memberPeriod]V) []memberPeriod {
@@ -819,10 +807,16 @@ func (p *Scorecard) Week(ctx context.Context, db Queryer, q ScorecardQuery) (Sco
 	if err != nil || per.Kind != domain.PeriodWeek {
 		return ScorecardWeek{}, fmt.Errorf("%w: week %q: want YYYY-Www", ErrInvalidQuery, q.Period)
 	}
-	var card ScorecardWeek
-	var sources map[string]kpiSource
-	if err := p.card(ctx, db, `SELECT card, sources FROM {p}sc_weeks WHERE member_id = ? AND week = ?`, q.MemberID, per.String(), &card, &sources); err != nil {
+	var (
+		card          ScorecardWeek
+		sources       map[string]kpiSource
+		raw, rawSources string
+	)
+	if err := p.row(ctx, db, `SELECT card, sources FROM {p}sc_weeks WHERE member_id = ? AND week = ?`, q.MemberID, per.String(), &raw, &rawSources); err != nil {
 		return ScorecardWeek{}, err
+	}
+	if err := errors.Join(json.Unmarshal([]byte(raw), &card), json.Unmarshal([]byte(rawSources), &sources)); err != nil {
+		return ScorecardWeek{}, fmt.Errorf("scorecard: stored card: %w", err)
 	}
 	events, err := p.events(ctx, db, `SELECT source, currency, event_id FROM {p}sc_contrib WHERE member_id = ? AND week = ? AND voided_by = ''
 		ORDER BY event_id`, []any{q.MemberID, per.String()}, func(source, currency string) (string, bool) {
@@ -847,11 +841,16 @@ func (p *Scorecard) Month(ctx context.Context, db Queryer, q ScorecardQuery) (Sc
 	if err != nil || per.Kind != domain.PeriodMonth {
 		return ScorecardMonth{}, fmt.Errorf("%w: month %q: want YYYY-MM", ErrInvalidQuery, q.Period)
 	}
-	var card ScorecardMonth
-	var source, currency string
-	if err := p.card(ctx, db, `SELECT card, revenue_source, revenue_currency FROM {p}sc_months WHERE member_id = ? AND month = ?`,
-		q.MemberID, per.String(), &card, &source, &currency); err != nil {
+	var (
+		card                  ScorecardMonth
+		raw, source, currency string
+	)
+	if err := p.row(ctx, db, `SELECT card, revenue_source, revenue_currency FROM {p}sc_months WHERE member_id = ? AND month = ?`,
+		q.MemberID, per.String(), &raw, &source, &currency); err != nil {
 		return ScorecardMonth{}, err
+	}
+	if err := json.Unmarshal([]byte(raw), &card); err != nil {
+		return ScorecardMonth{}, fmt.Errorf("scorecard: stored card: %w", err)
 	}
 	card.RevenueEvents = []string{}
 	if source != "" {
@@ -869,21 +868,8 @@ func (p *Scorecard) Month(ctx context.Context, db Queryer, q ScorecardQuery) (Sc
 	return card, err
 }
 
-// card reads a stored card into v and the row's other columns into more; a
-// *map[string]kpiSource in more is decoded from its JSON text.
-func (p *Scorecard) card(ctx context.Context, db Queryer, q, memberID, period string, v any, more ...any) error {
-	var raw string
-	dest := []any{&raw}
-	var texts []*string
-	for _, m := range more {
-		if _, isMap := m.(*map[string]kpiSource); isMap {
-			t := new(string)
-			texts = append(texts, t)
-			dest = append(dest, t)
-			continue
-		}
-		dest = append(dest, m)
-	}
+// row reads the stored row of a card (its JSON first) into dest.
+func (p *Scorecard) row(ctx context.Context, db Queryer, q, memberID, period string, dest ...any) error {
 	err := db.QueryRowContext(ctx, withPrefix(p.prefix, q), memberID, period).Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("scorecard of %s for %s: %w", memberID, period, domain.ErrNotFound)
@@ -891,16 +877,7 @@ func (p *Scorecard) card(ctx context.Context, db Queryer, q, memberID, period st
 	if err != nil {
 		return fmt.Errorf("scorecard: %w", err)
 	}
-	i := 0
-	for _, m := range more {
-		if mp, isMap := m.(*map[string]kpiSource); isMap {
-			if err := json.Unmarshal([]byte(*texts[i]), mp); err != nil {
-				return fmt.Errorf("scorecard: stored sources: %w", err)
-			}
-			i++
-		}
-	}
-	return json.Unmarshal([]byte(raw), v)
+	return nil
 }
 
 // events lists the event ids of the contributions a query returns (rows of

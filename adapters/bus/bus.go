@@ -87,6 +87,8 @@ type Bus struct {
 	router *message.Router
 	sub    *Subscriber // the projectors'
 	psub   *Subscriber // the policies'
+	// policies by name, for the policies' subscriber's Skip.
+	policies map[string]projections.Policy
 
 	log   *slog.Logger
 	stack []message.HandlerMiddleware // every handler's middleware
@@ -122,7 +124,10 @@ func New(cfg Config) (*Bus, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	b := &Bus{cfg: cfg, log: cfg.Logger}
+	b := &Bus{cfg: cfg, log: cfg.Logger, policies: map[string]projections.Policy{}}
+	for _, p := range cfg.Policies {
+		b.policies[p.Name()] = p
+	}
 	// The projectors read far ahead, so that one that fell behind catches
 	// up in large batches; the policies, which handle one message at a
 	// time and skip most types, need little read-ahead (each event held
@@ -187,12 +192,8 @@ func (b *Bus) skip(topic, eventType string) bool {
 	if !ok {
 		return false
 	}
-	for _, p := range b.cfg.Policies {
-		if p.Name() == name {
-			return !p.Handles(eventType)
-		}
-	}
-	return false
+	p := b.policies[name]
+	return p != nil && !p.Handles(eventType)
 }
 
 // from is the Subscriber's checkpoint lookup.

@@ -64,10 +64,8 @@ changes; this command needs the server stopped (it says so if it is not).`)
 	if err != nil {
 		return err
 	}
-	if retired, err := r.DropRetired(ctx); err != nil {
+	if _, err := r.DropRetired(ctx); err != nil { // it logs what it drops
 		return err
-	} else if len(retired) > 0 {
-		logger.Info("dropped the tables of retired read models", "projections", retired)
 	}
 	start := time.Now()
 	if err := r.Rebuild(ctx, store, names...); err != nil {

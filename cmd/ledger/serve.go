@@ -164,10 +164,8 @@ func openApp(ctx context.Context, dc dataConfig, logger *slog.Logger) (a *app, e
 	if err != nil {
 		return a, fmt.Errorf("open read models: %w", err)
 	}
-	if retired, err := a.runner.DropRetired(ctx); err != nil {
+	if _, err := a.runner.DropRetired(ctx); err != nil { // it logs what it drops
 		return a, err
-	} else if len(retired) > 0 {
-		logger.Info("dropped the tables of retired read models", "projections", retired)
 	}
 	if reset := a.runner.Reset(); len(reset) > 0 {
 		logger.Info("read models rebuilt because their version changed", "projections", reset)
