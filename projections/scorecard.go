@@ -808,8 +808,8 @@ func (p *Scorecard) Week(ctx context.Context, db Queryer, q ScorecardQuery) (Sco
 		return ScorecardWeek{}, fmt.Errorf("%w: week %q: want YYYY-Www", ErrInvalidQuery, q.Period)
 	}
 	var (
-		card          ScorecardWeek
-		sources       map[string]kpiSource
+		card            ScorecardWeek
+		sources         map[string]kpiSource
 		raw, rawSources string
 	)
 	if err := p.row(ctx, db, `SELECT card, sources FROM {p}sc_weeks WHERE member_id = ? AND week = ?`, q.MemberID, per.String(), &raw, &rawSources); err != nil {
