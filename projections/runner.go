@@ -937,29 +937,92 @@ func (r *Runner) replay(ctx context.Context, log EventLog, insts []*instance, fl
 		batch, flushed = batch[:0], last
 		return nil
 	}
-	for e, err := range log.ReadAll(ctx, from) {
-		if err != nil {
-			return last, fmt.Errorf("projections: replay: read log after %s: %w", last, err)
-		}
-		env, ok, err := r.envelope(e)
-		if err != nil {
-			return last, fmt.Errorf("projections: replay: %w", err)
-		}
-		last = e.Position
-		if !ok {
-			continue
-		}
-		batch = append(batch, env)
-		if len(batch) >= r.batchSize {
-			if err := flush(); err != nil {
-				return last, err
+	// The log is read and decoded on another goroutine (another core) while
+	// the read models apply what was decoded before.
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	for c := range r.decodeAhead(rctx, log, from) {
+		for _, env := range c.envs {
+			batch = append(batch, env)
+			last = env.Position
+			if len(batch) >= r.batchSize {
+				if err := flush(); err != nil {
+					return last, err
+				}
 			}
 		}
+		if c.err != nil {
+			return last, c.err
+		}
+		last = c.last
 	}
 	if err := flush(); err != nil {
 		return last, err
 	}
 	return last, r.queryIndexes(ctx, deferred, true)
+}
+
+// decoded is a run of the log read and decoded ahead of a replay: the
+// envelopes of the events the read models use, the position of the last
+// event read (used or not), or the error that ended the reading.
+type decoded struct {
+	envs []Envelope
+	last domain.Position
+	err  error
+}
+
+// decodeChunk is the number of events of the log in a decoded run, and
+// decodeAheadRuns how many runs may wait for the replay.
+const (
+	decodeChunk     = 512
+	decodeAheadRuns = 4
+)
+
+// decodeAhead reads the log after from and decodes its events on its own
+// goroutine, handing them over in runs. The channel closes after the last
+// run, or after a run carrying an error; cancelling ctx stops the goroutine.
+func (r *Runner) decodeAhead(ctx context.Context, log EventLog, from domain.Position) <-chan decoded {
+	out := make(chan decoded, decodeAheadRuns)
+	go func() {
+		defer close(out)
+		send := func(c decoded) bool {
+			select {
+			case out <- c:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		c := decoded{last: from, envs: make([]Envelope, 0, decodeChunk)}
+		n := 0
+		for e, err := range log.ReadAll(ctx, from) {
+			if err != nil {
+				c.err = fmt.Errorf("projections: replay: read log after %s: %w", c.last, err)
+				send(c)
+				return
+			}
+			env, ok, err := r.envelope(e)
+			if err != nil {
+				c.err = fmt.Errorf("projections: replay: %w", err)
+				send(c)
+				return
+			}
+			c.last = e.Position
+			if ok {
+				c.envs = append(c.envs, env)
+			}
+			if n++; n == decodeChunk {
+				if !send(c) {
+					return
+				}
+				c, n = decoded{last: c.last, envs: make([]Envelope, 0, decodeChunk)}, 0
+			}
+		}
+		if n > 0 {
+			send(c)
+		}
+	}()
+	return out
 }
 
 // queryIndexes drops (create false) or creates the query-only indexes of

@@ -555,3 +555,56 @@ func TestQueryIndexesAfterReplayAndAtStart(t *testing.T) {
 		t.Fatal("a lost query index is not created again at start")
 	}
 }
+
+// brokenLog yields the events of a sliceLog up to a position, then fails.
+type brokenLog struct {
+	log   *sliceLog
+	until uint64
+}
+
+var errLogBroken = errors.New("log broken")
+
+func (l brokenLog) ReadAll(ctx context.Context, after domain.Position) iter.Seq2[domain.Event, error] {
+	return func(yield func(domain.Event, error) bool) {
+		for e, err := range l.log.ReadAll(ctx, after) {
+			if err == nil && e.Position.Commit > l.until {
+				err = errLogBroken
+			}
+			if err != nil {
+				yield(domain.Event{}, err)
+				return
+			}
+			if !yield(e, nil) {
+				return
+			}
+		}
+	}
+}
+
+// The log is read and decoded ahead of the replay, in runs: a read error
+// stops the replay with the rows of every batch before it committed (and no
+// more), and the next replay goes on from there.
+func TestCatchUpStopsAtAReadError(t *testing.T) {
+	ctx := context.Background()
+	log := &sliceLog{}
+	log.add(activities(t, 1, 3000)...)
+	db := openDB(t)
+	r := newRunner(t, db, tallyFactory(1, nil))
+	err := r.CatchUp(ctx, brokenLog{log: log, until: 2000})
+	if !errors.Is(err, errLogBroken) {
+		t.Fatalf("CatchUp = %v, want the log's error", err)
+	}
+	got, _ := r.Checkpoint("tally")
+	if got.Commit > 2000 {
+		t.Errorf("checkpoint %v is past the read error", got)
+	}
+	if diff := cmp.Diff(seq(1, got.Commit), current(t, r).rows(t, db)); diff != "" {
+		t.Errorf("rows after the error (-want +got):\n%s", diff)
+	}
+	if err := r.CatchUp(ctx, log); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(seq(1, 3000), current(t, r).rows(t, db)); diff != "" {
+		t.Errorf("rows after the second replay (-want +got):\n%s", diff)
+	}
+}
