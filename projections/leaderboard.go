@@ -159,6 +159,7 @@ type lbBatch struct {
 	evals      map[memberPeriod]struct{} // evaluation rows to recompute
 	scores     *scoreKeeper              // weekly and monthly scores
 	last       int64                     // position of the batch's last event
+	lastPos    domain.Position
 	org        *orgCache
 	book       *rulesBook
 	// targets caches, during flush, each member's personal revenue targets
@@ -183,26 +184,54 @@ var periodKinds = []domain.PeriodKind{domain.PeriodWeek, domain.PeriodMonth, dom
 
 // Apply implements Projector.
 func (l *Leaderboard) Apply(ctx context.Context, tx *sql.Tx, batch []Envelope) error {
+	b, err := l.Begin(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if err := b.Add(ctx, batch); err != nil {
+		return err
+	}
+	return b.Finish(ctx)
+}
+
+// Begin implements Batcher: the deltas of the totals and the weeks, months
+// and attainments to recompute are coalesced over the whole transaction.
+func (l *Leaderboard) Begin(ctx context.Context, tx *sql.Tx) (Batch, error) {
 	s := newStmts(tx, l.prefix)
-	defer s.close()
 	book, err := loadRules(ctx, s)
 	if err != nil {
-		return fmt.Errorf("leaderboard: %w", err)
+		s.close()
+		return nil, fmt.Errorf("leaderboard: %w", err)
 	}
 	org := newOrgCache()
-	b := &lbBatch{l: l, s: s, acc: map[totKey]*totDelta{}, attain: map[memberPeriod]struct{}{},
+	return &lbBatch{l: l, s: s, acc: map[totKey]*totDelta{}, attain: map[memberPeriod]struct{}{},
 		teamAttain: map[memberPeriod]struct{}{}, evals: map[memberPeriod]struct{}{}, scores: newScoreKeeper(book, org), book: book,
-		org: org, targets: map[string]map[string]int64{}}
-	for _, e := range batch {
+		org: org, targets: map[string]map[string]int64{}}, nil
+}
+
+// Add implements Batch.
+func (b *lbBatch) Add(ctx context.Context, events []Envelope) error {
+	for _, e := range events {
 		if err := b.apply(ctx, e); err != nil {
 			return fmt.Errorf("leaderboard: event %s (%s at %s): %w", e.ID, e.Type, e.Position, err)
 		}
 		b.last = int64(e.Position.Commit)
+		b.lastPos = e.Position
+	}
+	return nil
+}
+
+// Finish implements Batch: it writes what the batch coalesced and the
+// position the leaderboard reflects, and releases the batch's statements.
+func (b *lbBatch) Finish(ctx context.Context) error {
+	defer b.s.close()
+	if b.lastPos.IsZero() {
+		return nil
 	}
 	if err := b.flush(ctx); err != nil {
 		return fmt.Errorf("leaderboard: %w", err)
 	}
-	return savePosition(ctx, s, batch)
+	return savePosition(ctx, b.s, []Envelope{{Event: domain.Event{Position: b.lastPos}}})
 }
 
 func (b *lbBatch) apply(ctx context.Context, e Envelope) error {

@@ -608,3 +608,25 @@ func TestCatchUpStopsAtAReadError(t *testing.T) {
 		t.Errorf("rows after the second replay (-want +got):\n%s", diff)
 	}
 }
+
+// A long replay transaction gives a projector that is not a Batcher its
+// events in several Apply calls: all of them, once each, in order.
+func TestCatchUpLongTransaction(t *testing.T) {
+	ctx := context.Background()
+	log := &sliceLog{}
+	log.add(activities(t, 1, 20000)...)
+	db := openDB(t)
+	r, err := projections.NewRunner(ctx, projections.RunnerConfig{DB: db, Projections: []projections.Factory{tallyFactory(1, nil)}, BatchSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.CatchUp(ctx, log); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(seq(1, 20000), current(t, r).rows(t, db)); diff != "" {
+		t.Errorf("rows (-want +got):\n%s", diff)
+	}
+	if got, _ := r.Checkpoint("tally"); got != domain.Seq(20000) {
+		t.Errorf("checkpoint = %v, want 20000", got)
+	}
+}
