@@ -125,8 +125,7 @@ func newFlags(env *environment, name, synopsis string) *flag.FlagSet {
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
-			return err
+			return err // Parse has printed the help
 		}
 		return usageErr("%v", err)
 	}

@@ -75,8 +75,8 @@ func TestEverySubcommandHasHelp(t *testing.T) {
 	}
 	for name := range commands() {
 		code, out, _ := ledgerCLI(t, name, "--help")
-		if code != 0 || !strings.Contains(out, "Usage: ledger "+name) {
-			t.Errorf("ledger %s --help: exit %d, output %q", name, code, out)
+		if code != 0 || strings.Count(out, "Usage: ledger "+name) != 1 {
+			t.Errorf("ledger %s --help: exit %d, want its usage once, got %q", name, code, out)
 		}
 	}
 }
