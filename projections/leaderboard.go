@@ -1,11 +1,13 @@
 package projections
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 	"time"
 
@@ -87,10 +89,12 @@ CREATE TABLE IF NOT EXISTS {p}totals (
 ) WITHOUT ROWID
 `
 
-// leaderboardIndexes: the boards read each ranking in order from this
-// covering index; Apply does not use it.
+// leaderboardIndexes: the boards read each ranking in order from the
+// covering index totals_rank; Apply uses neither.
 var leaderboardIndexes = []QueryIndex{{"{p}totals_rank", `CREATE INDEX IF NOT EXISTS {p}totals_rank ON {p}totals
-	(metric, period, scope, scope_id, value DESC, raw DESC, reached, name, subject_id)`}}
+	(metric, period, scope, scope_id, value DESC, raw DESC, reached, name, subject_id)`},
+	// A scorecard lists the events behind a week's or month's figures with it.
+	{"{p}sc_contrib_week", `CREATE INDEX IF NOT EXISTS {p}sc_contrib_week ON {p}sc_contrib (member_id, week)`}}
 
 // QueryIndexes implements IndexDeferrer.
 func (*Leaderboard) QueryIndexes() []QueryIndex { return leaderboardIndexes }
@@ -122,7 +126,7 @@ func NewLeaderboard(prefix string) Projector {
 func (*Leaderboard) Name() string { return "leaderboard" }
 
 // Version implements Projector.
-func (*Leaderboard) Version() int { return 7 }
+func (*Leaderboard) Version() int { return 8 }
 
 // Scorecard returns the scorecard queries over this instance's tables: the
 // leaderboard keeps every member's weekly and monthly cards.
@@ -130,10 +134,10 @@ func (l *Leaderboard) Scorecard() *Scorecard { return &Scorecard{prefix: l.prefi
 
 // Setup implements Projector.
 func (l *Leaderboard) Setup(ctx context.Context, tx *sql.Tx) error {
-	if err := execAll(ctx, tx, l.prefix, leaderboardSchema+";"+joinCreates(leaderboardIndexes)); err != nil {
+	if err := setupScores(ctx, tx, l.prefix, metaSchema+";"+orgSchema+";"+rulesSchema+";"+leaderboardSchema); err != nil {
 		return err
 	}
-	return setupScores(ctx, tx, l.prefix, metaSchema+";"+orgSchema+";"+rulesSchema)
+	return execAll(ctx, tx, l.prefix, joinCreates(leaderboardIndexes))
 }
 
 type totKey struct {
@@ -168,6 +172,49 @@ type lbBatch struct {
 	// pending are contributions not yet written to contrib; each is credited
 	// once written, if its source id was new (flushContribs).
 	pending []pendingContrib
+	// sums are the changes to sc_sums, written before the scores are
+	// recomputed (flushSums).
+	sums map[sumKey]*sumDelta
+}
+
+// sumKey is a row of sc_sums; sumDelta a change to its amount and count.
+type sumKey struct{ member, week, month, source, currency string }
+
+type sumDelta struct{ amount, n int64 }
+
+func (b *lbBatch) addSum(k sumKey, amount, n int64) {
+	d := b.sums[k]
+	if d == nil {
+		d = &sumDelta{}
+		b.sums[k] = d
+	}
+	d.amount += amount
+	d.n += n
+}
+
+// flushSums writes the changes to sc_sums, in the order of its key. Every
+// row touched is written, even when its changes cancel out, so that
+// batching never changes which rows exist.
+func (b *lbBatch) flushSums(ctx context.Context) error {
+	keys := make([]sumKey, 0, len(b.sums))
+	for k := range b.sums {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(x, y sumKey) int {
+		return cmp.Or(strings.Compare(x.member, y.member), strings.Compare(x.week, y.week), strings.Compare(x.month, y.month),
+			strings.Compare(x.source, y.source), strings.Compare(x.currency, y.currency))
+	})
+	rb := rowBuffer{head: `INSERT INTO {p}sc_sums (member_id, week, month, source, currency, amount, n) VALUES `,
+		tail: ` ON CONFLICT (member_id, week, month, source, currency) DO UPDATE SET amount = amount + excluded.amount, n = n + excluded.n`,
+		cols: 7}
+	for _, k := range keys {
+		d := b.sums[k]
+		if err := rb.add(ctx, b.s, k.member, k.week, k.month, k.source, k.currency, d.amount, d.n); err != nil {
+			return err
+		}
+	}
+	clear(b.sums)
+	return rb.flush(ctx, b.s)
 }
 
 type pendingContrib struct {
@@ -206,7 +253,7 @@ func (l *Leaderboard) Begin(ctx context.Context, tx *sql.Tx) (Batch, error) {
 	org := newOrgCache()
 	return &lbBatch{l: l, s: s, acc: map[totKey]*totDelta{}, attain: map[memberPeriod]struct{}{},
 		teamAttain: map[memberPeriod]struct{}{}, evals: map[memberPeriod]struct{}{}, scores: newScoreKeeper(book, org), book: book,
-		org: org, targets: map[string]map[string]int64{}}, nil
+		org: org, targets: map[string]map[string]int64{}, sums: map[sumKey]*sumDelta{}}, nil
 }
 
 // Add implements Batch.
@@ -275,9 +322,9 @@ func (b *lbBatch) apply(ctx context.Context, e Envelope) error {
 		return b.contribute(ctx, e, pendingContrib{source: "sale:" + p.SaleID, metric: metric, member: p.MemberID,
 			at: p.OccurredAt, amount: p.AmountMinor, kind: scoring.SourceSale, currency: p.Currency, quantity: p.AmountMinor})
 	case *domain.ActivityVoided:
-		return b.void(ctx, e, "activity:"+p.ActivityID)
+		return b.void(ctx, e, p.MemberID, "activity:"+p.ActivityID)
 	case *domain.SaleReversed:
-		return b.void(ctx, e, "sale:"+p.SaleID)
+		return b.void(ctx, e, p.MemberID, "sale:"+p.SaleID)
 	case *domain.TargetSet:
 		if p.KPI != scoring.KPIRevenue {
 			return nil
@@ -416,35 +463,40 @@ func (b *lbBatch) flushContribs(ctx context.Context) error {
 	sb.WriteString(`INSERT OR IGNORE INTO {p}sc_contrib (source_id, member_id, week, month, source, currency, amount, event_id,
 		metric, team_id, occurred_at, day, points) VALUES `)
 	args := make([]any, 0, 13*len(b.pending))
+	weeks := make([]string, len(b.pending))
+	months := make([]string, len(b.pending))
 	for i, c := range b.pending {
 		if i > 0 {
 			sb.WriteString(", ")
 		}
 		sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-		args = append(args, c.source, c.member, domain.PeriodOf(domain.PeriodWeek, c.at).String(), domain.PeriodOf(domain.PeriodMonth, c.at).String(),
+		weeks[i], months[i] = domain.PeriodOf(domain.PeriodWeek, c.at).String(), domain.PeriodOf(domain.PeriodMonth, c.at).String()
+		args = append(args, c.source, c.member, weeks[i], months[i],
 			c.kind, c.currency, c.quantity, c.eventID, c.metric, c.ti.ID, fmtTime(c.at), fmtDay(c.at), c.amount)
 	}
-	sb.WriteString(" RETURNING source_id")
+	sb.WriteString(" RETURNING member_id, source_id")
 	rows, err := b.s.query(ctx, sb.String(), args...)
 	if err != nil {
 		return err
 	}
-	inserted := make(map[string]bool, len(b.pending))
+	type memberSource struct{ member, source string }
+	inserted := make(map[memberSource]bool, len(b.pending))
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var ms memberSource
+		if err := rows.Scan(&ms.member, &ms.source); err != nil {
 			rows.Close()
 			return err
 		}
-		inserted[id] = true
+		inserted[ms] = true
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	for _, c := range b.pending {
-		if inserted[c.source] {
-			delete(inserted, c.source) // a repeated id in the same chunk counts once
+	for i, c := range b.pending {
+		if ms := (memberSource{c.member, c.source}); inserted[ms] {
+			delete(inserted, ms) // a repeated id in the same chunk counts once
+			b.addSum(sumKey{c.member, weeks[i], months[i], c.kind, c.currency}, c.quantity, 1)
 			if c.metric != "" {
 				b.credit(c.metric, c.member, c.name, c.ti, c.at, c.amount, c.pos)
 			}
@@ -491,26 +543,28 @@ func (b *lbBatch) add(k totKey, amount int64, pos uint64, name string) {
 	}
 }
 
-// void stops counting a contribution from now on.
-func (b *lbBatch) void(ctx context.Context, e Envelope, sourceID string) error {
+// void stops counting a member's contribution from now on.
+func (b *lbBatch) void(ctx context.Context, e Envelope, memberID, sourceID string) error {
 	if err := b.flushContribs(ctx); err != nil {
 		return err
 	}
-	var metric, memberID, teamID, occurred, voidedBy, week, month string
-	var amount int64
-	found, err := b.s.row(ctx, `SELECT metric, member_id, team_id, occurred_at, points, voided_by, week, month FROM {p}sc_contrib WHERE source_id = ?`,
-		[]any{sourceID}, &metric, &memberID, &teamID, &occurred, &amount, &voidedBy, &week, &month)
+	var metric, teamID, occurred, voidedBy, week, month, source, currency string
+	var points, amount int64
+	found, err := b.s.row(ctx, `SELECT metric, team_id, occurred_at, points, voided_by, week, month, source, currency, amount
+		FROM {p}sc_contrib WHERE member_id = ? AND source_id = ?`,
+		[]any{memberID, sourceID}, &metric, &teamID, &occurred, &points, &voidedBy, &week, &month, &source, &currency, &amount)
 	if err != nil || !found || voidedBy != "" {
 		return err
 	}
 	b.scores.voided(memberID, week, month)
-	if err := b.s.exec(ctx, `UPDATE {p}sc_contrib SET voided_by = ? WHERE source_id = ?`, e.ID, sourceID); err != nil {
+	if err := b.s.exec(ctx, `UPDATE {p}sc_contrib SET voided_by = ? WHERE member_id = ? AND source_id = ?`, e.ID, memberID, sourceID); err != nil {
 		return err
 	}
+	b.addSum(sumKey{memberID, week, month, source, currency}, -amount, -1)
 	if metric == "" {
 		return nil
 	}
-	return b.recreditOne(ctx, metric, memberID, teamID, "", parseTime(occurred), amount, e.Position.Commit)
+	return b.recreditOne(ctx, metric, memberID, teamID, "", parseTime(occurred), points, e.Position.Commit)
 }
 
 // recreditOne moves amount of a contribution from team from to team to ("":
@@ -591,7 +645,7 @@ func (b *lbBatch) recredit(ctx context.Context, e Envelope, p *domain.MemberTran
 		if err := b.recreditOne(ctx, r.metric, p.MemberID, r.team, ti.ID, at, r.amount, e.Position.Commit); err != nil {
 			return err
 		}
-		if err := b.s.exec(ctx, `UPDATE {p}sc_contrib SET team_id = ? WHERE source_id = ?`, ti.ID, r.source); err != nil {
+		if err := b.s.exec(ctx, `UPDATE {p}sc_contrib SET team_id = ? WHERE member_id = ? AND source_id = ?`, ti.ID, p.MemberID, r.source); err != nil {
 			return err
 		}
 	}
@@ -636,6 +690,9 @@ func (b *lbBatch) flush(ctx context.Context) error {
 		if err := b.evaluation(ctx, mp); err != nil {
 			return err
 		}
+	}
+	if err := b.flushSums(ctx); err != nil {
+		return err
 	}
 	return b.scores.recompute(ctx, b.s, scoreHooks{
 		week: func(memberID, week string, w *ScorecardWeek, reached int64) error {

@@ -19,8 +19,8 @@ import (
 const scoreSchema = `
 CREATE TABLE IF NOT EXISTS {p}sc_contrib (
 	member_id TEXT NOT NULL,
-	week TEXT NOT NULL,
 	source_id TEXT NOT NULL,
+	week TEXT NOT NULL,
 	source TEXT NOT NULL,
 	currency TEXT NOT NULL,
 	month TEXT NOT NULL,
@@ -32,9 +32,8 @@ CREATE TABLE IF NOT EXISTS {p}sc_contrib (
 	occurred_at TEXT NOT NULL,
 	day TEXT NOT NULL,
 	points INTEGER NOT NULL,
-	PRIMARY KEY (member_id, week, source_id)
+	PRIMARY KEY (member_id, source_id)
 ) WITHOUT ROWID;
-CREATE UNIQUE INDEX IF NOT EXISTS {p}sc_contrib_source ON {p}sc_contrib (source_id);
 CREATE TABLE IF NOT EXISTS {p}sc_ratings (
 	event_id TEXT PRIMARY KEY,
 	member_id TEXT NOT NULL,
@@ -82,35 +81,14 @@ CREATE TABLE IF NOT EXISTS {p}sc_months (
 ) WITHOUT ROWID
 `
 
-// scoreTriggers keep sc_sums, the running totals of the contributions per
-// member, week, month, source and currency, equal to the sums over the rows
-// of sc_contrib that are not voided: a week or month is then scored from a
-// few rows however many contributions it holds, and the events behind each
-// figure are listed from sc_contrib when a card is read. (A trigger runs
-// only for a row really inserted: a repeated source id, ignored, adds
-// nothing.) Each is one statement: execAll cannot split them.
-var scoreTriggers = []string{`CREATE TRIGGER IF NOT EXISTS {p}sc_contrib_sum AFTER INSERT ON {p}sc_contrib
-	WHEN NEW.voided_by = '' BEGIN
-	INSERT INTO {p}sc_sums (member_id, week, month, source, currency, amount, n)
-		VALUES (NEW.member_id, NEW.week, NEW.month, NEW.source, NEW.currency, NEW.amount, 1)
-		ON CONFLICT (member_id, week, month, source, currency) DO UPDATE SET amount = amount + excluded.amount, n = n + 1;
-END`, `CREATE TRIGGER IF NOT EXISTS {p}sc_contrib_void AFTER UPDATE OF voided_by ON {p}sc_contrib
-	WHEN OLD.voided_by = '' AND NEW.voided_by <> '' BEGIN
-	UPDATE {p}sc_sums SET amount = amount - OLD.amount, n = n - 1
-		WHERE member_id = OLD.member_id AND week = OLD.week AND month = OLD.month AND source = OLD.source AND currency = OLD.currency;
-END`}
-
-// setupScores creates the score tables and their triggers.
+// setupScores creates the score tables. sc_sums holds the running totals
+// of the contributions per member, week, month, source and currency, equal
+// to the sums over the rows of sc_contrib that are not voided (the
+// leaderboard's batches keep them: sumKey): a week or month is then scored
+// from a few rows however many contributions it holds, and the events behind
+// each figure are listed from sc_contrib when a card is read.
 func setupScores(ctx context.Context, tx *sql.Tx, prefix, schema string) error {
-	if err := execAll(ctx, tx, prefix, schema+";"+scoreSchema); err != nil {
-		return err
-	}
-	for _, t := range scoreTriggers {
-		if _, err := tx.ExecContext(ctx, withPrefix(prefix, t)); err != nil {
-			return fmt.Errorf("setup %s: %w", firstLine(t), err)
-		}
-	}
-	return nil
+	return execAll(ctx, tx, prefix, schema+";"+scoreSchema)
 }
 
 // scoreKeeper folds the events that scores are made of and recomputes the
