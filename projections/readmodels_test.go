@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"iter"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -177,5 +178,58 @@ func TestReadModelsUnderTheRunner(t *testing.T) {
 	}
 	if len(board.Rows) == 0 {
 		t.Error("the yearly revenue board is empty")
+	}
+}
+
+// payloadEvents makes envelopes of payloads at positions 1, 2, … occurring
+// (and recorded) at the given times.
+func payloadEvents(tb testing.TB, at time.Time, ps ...domain.Payload) []projections.Envelope {
+	tb.Helper()
+	out := make([]projections.Envelope, len(ps))
+	for i, p := range ps {
+		typ, data, err := domain.EncodePayload(p)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		t := at.Add(time.Duration(i) * time.Minute)
+		out[i] = projections.Envelope{Event: domain.Event{ID: domain.EventID("payloads", i), Type: typ, Data: data,
+			Stream: "s", OccurredAt: t, RecordedAt: t, Position: domain.Seq(uint64(i + 1))}, Payload: p}
+	}
+	return out
+}
+
+// Activity ids are unique per member (the domain refuses a member's id
+// twice, not another member's): the same id logged by two members counts for
+// both, a member's repeated id counts once, and a void voids the member's own.
+func TestLeaderboardCountsActivityIDsPerMember(t *testing.T) {
+	ctx := context.Background()
+	day := time.Date(2026, 11, 16, 9, 0, 0, 0, time.UTC)
+	events := payloadEvents(t, day,
+		&domain.TeamFormed{TeamID: "t", Name: "T", Department: "sales", Region: "north"},
+		&domain.MemberJoined{MemberID: "a", DisplayName: "A", Role: "salesperson", TeamID: "t", JoinedOn: "2026-11-01"},
+		&domain.MemberJoined{MemberID: "b", DisplayName: "B", Role: "salesperson", TeamID: "t", JoinedOn: "2026-11-01"},
+		&domain.ActivityLogged{ActivityID: "x", MemberID: "a", Kind: "call", Quantity: 1, OccurredAt: day},
+		&domain.ActivityLogged{ActivityID: "x", MemberID: "b", Kind: "call", Quantity: 1, OccurredAt: day},
+		&domain.ActivityLogged{ActivityID: "x", MemberID: "a", Kind: "call", Quantity: 1, OccurredAt: day},
+		&domain.ActivityLogged{ActivityID: "y", MemberID: "a", Kind: "call", Quantity: 1, OccurredAt: day},
+		&domain.ActivityVoided{ActivityID: "y", MemberID: "a", Reason: "typo"},
+		&domain.ActivityLogged{ActivityID: "y", MemberID: "b", Kind: "call", Quantity: 1, OccurredAt: day},
+	)
+	for _, size := range []int{0, 1, 4} {
+		db := goldenDB(t)
+		lb := projections.NewLeaderboard("lb_").(*projections.Leaderboard)
+		goldenProject(t, db, lb, events, size)
+		b, err := lb.Board(ctx, db, projections.BoardQuery{Metric: "activity_points", Period: "2026-W47", Scope: "company"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, r := range b.Rows {
+			got[r.SubjectID] = r.Value
+		}
+		// A call is worth 1 point (rule set v1).
+		if diff := cmp.Diff(map[string]string{"a": "1.0000", "b": "2.0000"}, got); diff != "" {
+			t.Errorf("batches of %d: board (-want +got):\n%s", size, diff)
+		}
 	}
 }
