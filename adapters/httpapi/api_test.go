@@ -263,6 +263,32 @@ func TestWriteThenReadWithMinPosition(t *testing.T) {
 		if !strings.Contains(string(res.body), far) {
 			t.Errorf("message %s does not name the position", res.body)
 		}
+		if logs := e.logs.String(); !strings.Contains(logs, "request deferred") || strings.Contains(logs, "request failed") {
+			t.Errorf("a 503 with Retry-After is not logged as deferred (and only that):\n%s", logs)
+		}
+	})
+
+	t.Run("a request the client gives up on is logged as abandoned, not failed", func(t *testing.T) {
+		e := newEnv(t, func(c *Config) { c.WaitTimeout = 10 * time.Second })
+		far := domain.Seq(pos.Commit + 1000).String()
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/v1/leaderboards/revenue?period=2026-11&min_position="+far, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+e.tok["rep"])
+		if res, err := e.srv.Client().Do(req); err == nil {
+			res.Body.Close()
+			t.Fatalf("got %d, want the client to give up", res.StatusCode)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(e.logs.String(), "request abandoned by the client") && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if logs := e.logs.String(); !strings.Contains(logs, "request abandoned by the client") || strings.Contains(logs, "request failed") {
+			t.Errorf("logs:\n%s", logs)
+		}
 	})
 
 	t.Run("a table can be had as CSV", func(t *testing.T) {

@@ -196,7 +196,18 @@ func (s *Server) fail(w http.ResponseWriter, c *call, err error) {
 		s.log.Warn("request refused", "route", c.rt.path, "method", c.rt.method,
 			"token_id", c.p.TokenID, "role", string(c.p.Role), "member_id", c.p.MemberID, "reason", ae.Message)
 	case codeInternal, codeUnavailable, codeTimeout:
-		s.log.Error("request failed", "route", c.rt.path, "method", c.rt.method, "token_id", c.p.TokenID, "error", err)
+		switch {
+		case errors.Is(c.ctx.Err(), context.Canceled):
+			// The client went away (closed the connection): nothing failed here.
+			s.log.Info("request abandoned by the client", "route", c.rt.path, "method", c.rt.method, "token_id", c.p.TokenID, "error", err)
+		case ae.Code == codeUnavailable && ae.RetryAfter > 0:
+			// Expected and temporary (an as-of replay still running, the read
+			// models catching up): the client was told when to ask again.
+			s.log.Warn("request deferred", "route", c.rt.path, "method", c.rt.method, "token_id", c.p.TokenID,
+				"retry_after_seconds", ae.RetryAfter, "error", err)
+		default:
+			s.log.Error("request failed", "route", c.rt.path, "method", c.rt.method, "token_id", c.p.TokenID, "error", err)
+		}
 	}
 	writeError(w, ae)
 }
