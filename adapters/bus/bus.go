@@ -87,6 +87,7 @@ type Bus struct {
 	router *message.Router
 	sub    *Subscriber // the projectors'
 	psub   *Subscriber // the policies'
+	tail   *Tail       // what both read the log through
 	// policies by name, for the policies' subscriber's Skip.
 	policies map[string]projections.Policy
 
@@ -128,12 +129,15 @@ func New(cfg Config) (*Bus, error) {
 	for _, p := range cfg.Policies {
 		b.policies[p.Name()] = p
 	}
+	// Every subscription that has reached the head reads the new events
+	// from one shared store subscription (Tail) instead of its own.
+	b.tail = NewTail(cfg.Log, 0)
 	// The projectors read far ahead, so that one that fell behind catches
 	// up in large batches; the policies, which handle one message at a
 	// time and skip most types, need little read-ahead (each event held
 	// ahead costs memory).
 	sub, err := NewSubscriber(SubscriberConfig{
-		Log:        cfg.Log,
+		Log:        b.tail,
 		From:       b.from,
 		ReadAhead:  cfg.MaxBatch + cfg.MaxBatch/4,
 		MinBackoff: cfg.ResumeMin,
@@ -141,10 +145,11 @@ func New(cfg Config) (*Bus, error) {
 		Logger:     cfg.Logger,
 	})
 	if err != nil {
+		b.tail.Close()
 		return nil, err
 	}
 	psub, err := NewSubscriber(SubscriberConfig{
-		Log:        cfg.Log,
+		Log:        b.tail,
 		From:       b.from,
 		Skip:       b.skip,
 		ReadAhead:  policyReadAhead,
@@ -154,6 +159,7 @@ func New(cfg Config) (*Bus, error) {
 	})
 	if err != nil {
 		_ = sub.Close()
+		b.tail.Close()
 		return nil, err
 	}
 	b.sub, b.psub = sub, psub
@@ -230,6 +236,7 @@ func (b *Bus) Close() error {
 	if cerr := b.psub.Close(); err == nil {
 		err = cerr
 	}
+	b.tail.Close()
 	if err != nil {
 		return fmt.Errorf("bus: close: %w", err)
 	}
