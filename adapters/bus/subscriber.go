@@ -17,6 +17,11 @@
 //	r.Rebuild(ctx, store, names...) // `ledger rebuild`
 //	b.Close()           // drains within Config.CloseTimeout
 //
+// The bus gives its subscribers a Tail of the store: every subscription that
+// has reached the head reads the new events from one shared store
+// subscription, and one that is behind reads the store itself until it
+// catches up.
+//
 // Live flow and rebuilds differ on purpose: the live flow goes through
 // Watermill, one message per event, batched by the projector handler (see
 // Subscriber and MetaMore); rebuilds and catch-up read the log straight into
