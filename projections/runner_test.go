@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"iter"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -628,5 +629,34 @@ func TestCatchUpLongTransaction(t *testing.T) {
 	}
 	if got, _ := r.Checkpoint("tally"); got != domain.Seq(20000) {
 		t.Errorf("checkpoint = %v, want 20000", got)
+	}
+}
+
+// A replay that stops on a failing read model stops its reading goroutine
+// too.
+func TestCatchUpFailureLeavesNoReader(t *testing.T) {
+	ctx := context.Background()
+	log := &sliceLog{}
+	log.add(activities(t, 1, 5000)...)
+	db := openDB(t)
+	boom := errors.New("boom")
+	r := newRunner(t, db, tallyFactory(1, func(e projections.Envelope) error {
+		if e.Position == domain.Seq(700) {
+			return boom
+		}
+		return nil
+	}))
+	before := runtime.NumGoroutine()
+	for range 5 {
+		if err := r.CatchUp(ctx, log); !errors.Is(err, boom) {
+			t.Fatalf("CatchUp = %v, want the read model's error", err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines after the failed replays, %d before", n, before)
 	}
 }
