@@ -119,6 +119,7 @@ type Store struct {
 	cdb *sql.DB // one connection, used only by the checkpointer goroutine
 
 	checkpoint     chan struct{} // wakes the checkpointer; buffered 1
+	ckMu           sync.Mutex    // held by whoever checkpoints: the checkpointer, or the writer (boundLog)
 	checkpointDone chan struct{}
 
 	reqs       chan *appendReq
@@ -301,7 +302,9 @@ func (s *Store) checkpointer() {
 		case <-s.checkpoint:
 			// An error here (a busy database) only delays the checkpoint.
 			var busy, logFrames, done int
+			s.ckMu.Lock()
 			s.cdb.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &done) //nolint:errcheck // see above
+			s.ckMu.Unlock()
 		}
 	}
 }

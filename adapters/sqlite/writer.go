@@ -39,7 +39,11 @@ type writer struct {
 	nextStream     int64
 	dataVersion    int64 // PRAGMA data_version when the caches were last valid; -1: reload
 	uncheckpointed int   // bytes committed since the last checkpoint request
-	meta           []byte
+	// unrestarted counts the bytes committed since the log was last found
+	// wholly copied into the database (after which the next commit writes
+	// it from its start again); past walCap the writer checkpoints itself.
+	unrestarted int
+	meta        []byte
 
 	insertEvent, upsertStream, selectTip, selectIDs, dataVer *sql.Stmt
 }
@@ -223,6 +227,34 @@ func (s *Store) commit(batch []*appendReq) {
 		default: // one is pending
 		}
 	}
+	if w.unrestarted >= walCap {
+		s.boundLog()
+	}
+}
+
+// walCap is how many bytes of events the writer lets into the write-ahead
+// log before it makes sure that the log can start over (boundLog).
+const walCap = 12 << 20
+
+// boundLog keeps the write-ahead log from growing without bound when the
+// checkpointer falls behind (a starved goroutine, a checkpoint of its still
+// running whenever the writer's own automatic one is tried, which then
+// gives up at once). It waits for the checkpointer's checkpoint to end and
+// checkpoints on the writer's connection: once every frame is copied, the
+// next commit writes the log from its start. A reader still using old
+// frames can keep it from finishing; it is tried again a quarter of walCap
+// later.
+func (s *Store) boundLog() {
+	w := &s.w
+	s.ckMu.Lock()
+	defer s.ckMu.Unlock()
+	var busy, logFrames, copied int
+	err := s.wdb.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &copied)
+	if err == nil && busy == 0 && copied == logFrames {
+		w.unrestarted = 0
+		return
+	}
+	w.unrestarted = walCap - walCap/4
 }
 
 // appendAll decides and writes each request of out inside tx, filling in
@@ -325,6 +357,7 @@ func (s *Store) appendAll(ctx context.Context, tx *sql.Tx, out []pending) (map[s
 				return nil, nil, err
 			}
 			w.uncheckpointed += len(w.meta) + len(data)
+			w.unrestarted += len(w.meta) + len(data)
 			t.has, t.last, t.lastHash = true, rev, e.Hash
 			p.rep.res = domain.AppendResult{Revision: rev, Position: domain.Seq(uint64(nextPos))}
 			nextPos++
