@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -54,25 +51,8 @@ func logEvents(t testing.TB, dir string) (int, string) {
 // appends nothing, and that a bad token is refused with one clear line.
 func TestDemoToServer(t *testing.T) {
 	dir := t.TempDir()
-	addr := freeAddr(t)
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--data", dir, "--addr", addr},
-			&environment{stdout: io.Discard, stderr: io.Discard, getenv: func(string) string { return "" }})
-	}()
-	defer func() {
-		stop()
-		<-done
-	}()
-	base := "http://" + addr
-	waitUp(t, base, done)
-	secret, err := os.ReadFile(filepath.Join(dir, "admin.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := strings.TrimSpace(string(secret))
+	admin, _ := startServe(t, dir)
+	base, token := admin.base, admin.token
 	args := []string{"demo", "--server", base, "--members", "8", "--months", "2", "--seed", "3", "--workers", "8"}
 
 	code, out, errText := ledgerCLI(t, append(args, "--token", token)...)
@@ -87,7 +67,6 @@ func TestDemoToServer(t *testing.T) {
 		t.Fatalf("the log holds %d events after the demo, want hundreds", n1)
 	}
 
-	admin := apiClient{t: t, base: base, token: token}
 	status, dirOut := admin.do("GET", "/v1/directory?limit=100&min_position="+pos, "")
 	if status != http.StatusOK {
 		t.Fatalf("directory: %d %v", status, dirOut)

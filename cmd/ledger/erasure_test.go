@@ -2,10 +2,8 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -23,21 +21,8 @@ import (
 // leaderboard rows are intact.
 func TestForgetErasesPersonalDataEverywhere(t *testing.T) {
 	dir := t.TempDir()
-	addr := freeAddr(t)
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--data", dir, "--addr", addr},
-			&environment{stdout: io.Discard, stderr: io.Discard, getenv: func(string) string { return "" }})
-	}()
-	base := "http://" + addr
-	waitUp(t, base, done)
-	secret, err := os.ReadFile(filepath.Join(dir, "admin.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := apiClient{t: t, base: base, token: strings.TrimSpace(string(secret))}
+	admin, stop := startServe(t, dir)
+	base := admin.base
 	must := func(c apiClient, method, path, body string, want int) map[string]any {
 		t.Helper()
 		code, out := c.do(method, path, body)
@@ -155,8 +140,7 @@ func TestForgetErasesPersonalDataEverywhere(t *testing.T) {
 		}
 	})
 
-	stop()
-	if code := <-done; code != 0 {
+	if code := stop(); code != 0 {
 		t.Fatalf("serve exited %d", code)
 	}
 	t.Run("verify_passes", func(t *testing.T) {

@@ -1,54 +1,21 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"perfledger/adapters/esdb/esdbtest"
 )
-
-// startNode runs `ledger serve` on store with its own data folder and
-// returns an admin client; the node stops when the test ends.
-func startNode(t *testing.T, store string) apiClient {
-	t.Helper()
-	dir, addr := t.TempDir(), freeAddr(t)
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--data", dir, "--addr", addr, "--store", store},
-			&environment{stdout: io.Discard, stderr: io.Discard, getenv: func(string) string { return "" }})
-	}()
-	t.Cleanup(func() {
-		stop()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Error("node did not stop")
-		}
-	})
-	base := "http://" + addr
-	waitUp(t, base, done)
-	secret, err := os.ReadFile(filepath.Join(dir, "admin.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return apiClient{t: t, base: base, token: strings.TrimSpace(string(secret))}
-}
 
 // TestTwoNodesOnOneEventStoreDB: two ledger nodes, each with its own read
 // models, on one EventStoreDB (the in-process protocol server); a write on
 // one is readable on the other with min_position.
 func TestTwoNodesOnOneEventStoreDB(t *testing.T) {
 	srv := esdbtest.New(t, esdbtest.Config{})
-	a := startNode(t, srv.URL())
-	b := startNode(t, srv.URL())
+	a, _ := startServe(t, t.TempDir(), "--store", srv.URL())
+	b, _ := startServe(t, t.TempDir(), "--store", srv.URL())
 
 	code, out := a.do("POST", "/v1/teams", `{"team_id":"south","name":"South","department":"sales","region":"south"}`)
 	if code != http.StatusCreated {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -163,6 +164,42 @@ func TestServeSession(t *testing.T) {
 	}
 	stop2()
 	<-done2
+}
+
+// startServe runs `ledger serve` on the data folder dir (with extra flags)
+// in the test process and returns an admin client and a stop function that
+// stops the server and returns its exit code; the server also stops when
+// the test ends.
+func startServe(t *testing.T, dir string, extra ...string) (apiClient, func() int) {
+	t.Helper()
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, append([]string{"serve", "--data", dir, "--addr", addr}, extra...),
+			&environment{stdout: io.Discard, stderr: io.Discard, getenv: func(string) string { return "" }})
+	}()
+	var once sync.Once
+	code := -1
+	stop := func() int {
+		once.Do(func() {
+			cancel()
+			select {
+			case code = <-done:
+			case <-time.After(20 * time.Second):
+				t.Error("serve did not stop within 20 s")
+			}
+		})
+		return code
+	}
+	t.Cleanup(func() { stop() })
+	base := "http://" + addr
+	waitUp(t, base, done)
+	secret, err := os.ReadFile(filepath.Join(dir, "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return apiClient{t: t, base: base, token: strings.TrimSpace(string(secret))}, stop
 }
 
 func waitUp(t testing.TB, base string, done chan int) {
