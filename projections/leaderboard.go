@@ -162,8 +162,7 @@ type lbBatch struct {
 	teamAttain map[memberPeriod]struct{} // team attainment to recompute
 	evals      map[memberPeriod]struct{} // evaluation rows to recompute
 	scores     *scoreKeeper              // weekly and monthly scores
-	last       int64                     // position of the batch's last event
-	lastPos    domain.Position
+	last       domain.Position           // position of the batch's last event
 	org        *orgCache
 	book       *rulesBook
 	// targets caches, during flush, each member's personal revenue targets
@@ -262,8 +261,7 @@ func (b *lbBatch) Add(ctx context.Context, events []Envelope) error {
 		if err := b.apply(ctx, e); err != nil {
 			return fmt.Errorf("leaderboard: event %s (%s at %s): %w", e.ID, e.Type, e.Position, err)
 		}
-		b.last = int64(e.Position.Commit)
-		b.lastPos = e.Position
+		b.last = e.Position
 	}
 	return nil
 }
@@ -272,13 +270,13 @@ func (b *lbBatch) Add(ctx context.Context, events []Envelope) error {
 // position the leaderboard reflects, and releases the batch's statements.
 func (b *lbBatch) Finish(ctx context.Context) error {
 	defer b.s.close()
-	if b.lastPos.IsZero() {
+	if b.last.IsZero() {
 		return nil
 	}
 	if err := b.flush(ctx); err != nil {
 		return fmt.Errorf("leaderboard: %w", err)
 	}
-	return savePosition(ctx, b.s, []Envelope{{Event: domain.Event{Position: b.lastPos}}})
+	return saveAt(ctx, b.s, b.last)
 }
 
 func (b *lbBatch) apply(ctx context.Context, e Envelope) error {

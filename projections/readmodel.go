@@ -178,11 +178,17 @@ const metaSchema = `CREATE TABLE IF NOT EXISTS {p}meta (
 	position_prepare INTEGER NOT NULL
 )`
 
+// savePosition records the position of batch's last event (if any) as the
+// position the read model reflects.
 func savePosition(ctx context.Context, s *stmts, batch []Envelope) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	p := batch[len(batch)-1].Position
+	return saveAt(ctx, s, batch[len(batch)-1].Position)
+}
+
+// saveAt records p as the position the read model reflects.
+func saveAt(ctx context.Context, s *stmts, p domain.Position) error {
 	return s.exec(ctx, `INSERT INTO {p}meta (id, position_commit, position_prepare) VALUES (1, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET position_commit = excluded.position_commit, position_prepare = excluded.position_prepare`,
 		int64(p.Commit), int64(p.Prepare))
