@@ -140,16 +140,6 @@ func (l *Leaderboard) Setup(ctx context.Context, tx *sql.Tx) error {
 	return execAll(ctx, tx, l.prefix, joinCreates(leaderboardIndexes))
 }
 
-type totKey struct {
-	metric, period, scope, scopeID, subject string
-}
-
-type totDelta struct {
-	value   int64
-	reached uint64
-	name    string
-}
-
 type memberPeriod struct{ member, period string }
 
 // lbBatch is the state of one Apply: coalesced deltas and what must be
@@ -157,7 +147,7 @@ type memberPeriod struct{ member, period string }
 type lbBatch struct {
 	l          *Leaderboard
 	s          *stmts
-	acc        map[totKey]*totDelta
+	acc        *totalsAcc
 	attain     map[memberPeriod]struct{} // member attainment to recompute
 	teamAttain map[memberPeriod]struct{} // team attainment to recompute
 	evals      map[memberPeriod]struct{} // evaluation rows to recompute
@@ -250,7 +240,7 @@ func (l *Leaderboard) Begin(ctx context.Context, tx *sql.Tx) (Batch, error) {
 		return nil, fmt.Errorf("leaderboard: %w", err)
 	}
 	org := newOrgCache()
-	return &lbBatch{l: l, s: s, acc: map[totKey]*totDelta{}, attain: map[memberPeriod]struct{}{},
+	return &lbBatch{l: l, s: s, acc: newTotalsAcc(), attain: map[memberPeriod]struct{}{},
 		teamAttain: map[memberPeriod]struct{}{}, evals: map[memberPeriod]struct{}{}, scores: newScoreKeeper(book, org), book: book,
 		org: org, targets: map[string]map[string]int64{}, sums: map[sumKey]*sumDelta{}}, nil
 }
@@ -506,38 +496,35 @@ func (b *lbBatch) flushContribs(ctx context.Context) error {
 }
 
 func (b *lbBatch) credit(metric, memberID, name string, ti teamInfo, at time.Time, amount int64, pos uint64) {
-	for _, k := range periodKinds {
-		per := domain.PeriodOf(k, at).String()
-		b.add(totKey{metric, per, ScopeCompany, "", memberID}, amount, pos, name)
-		if ti.ID != "" {
-			b.add(totKey{metric, per, ScopeDepartment, ti.Department, memberID}, amount, pos, name)
-			b.add(totKey{metric, per, ScopeRegion, ti.Region, memberID}, amount, pos, name)
-			b.add(totKey{metric, per, ScopeTeam, ti.ID, memberID}, amount, pos, name)
-			tname := ti.Name
-			if tname == "" {
-				tname = ti.ID
-			}
-			b.add(totKey{metric, per, ScopeTeams, "", ti.ID}, amount, pos, tname)
-			if metric == MetricRevenue {
-				b.teamAttain[memberPeriod{ti.ID, per}] = struct{}{}
-			}
-		}
-		if metric == MetricRevenue {
-			b.attain[memberPeriod{memberID, per}] = struct{}{}
+	a := b.acc
+	m := uint8(0) // MetricRevenue
+	if metric == MetricActivityPoints {
+		m = 1
+	}
+	subject := a.intern(memberID)
+	none := a.intern("")
+	var team, dept, region uint32
+	tname := ti.Name
+	if ti.ID != "" {
+		team, dept, region = a.intern(ti.ID), a.intern(ti.Department), a.intern(ti.Region)
+		if tname == "" {
+			tname = ti.ID
 		}
 	}
-}
-
-func (b *lbBatch) add(k totKey, amount int64, pos uint64, name string) {
-	d := b.acc[k]
-	if d == nil {
-		d = &totDelta{}
-		b.acc[k] = d
-	}
-	d.value += amount
-	d.name = name
-	if pos > d.reached {
-		d.reached = pos
+	revenue := metric == MetricRevenue
+	for _, per := range a.periods(at) {
+		if a.add(accKey{m, 0, per, none, subject}, amount, pos, name) && revenue {
+			b.attain[memberPeriod{memberID, a.names[per]}] = struct{}{}
+		}
+		if ti.ID == "" {
+			continue
+		}
+		a.add(accKey{m, 1, per, dept, subject}, amount, pos, name)
+		a.add(accKey{m, 2, per, region, subject}, amount, pos, name)
+		a.add(accKey{m, 3, per, team, subject}, amount, pos, name)
+		if a.add(accKey{m, 4, per, none, team}, amount, pos, tname) && revenue {
+			b.teamAttain[memberPeriod{ti.ID, a.names[per]}] = struct{}{}
+		}
 	}
 }
 
@@ -660,8 +647,9 @@ func (b *lbBatch) flush(ctx context.Context) error {
 	// per chunk instead of one per row.
 	args := make([]any, 0, upsertChunk*9)
 	n := 0
-	for k, d := range b.acc {
-		args = append(args, k.metric, k.period, k.scope, k.scopeID, k.subject, d.value, d.value, int64(d.reached), d.name)
+	for _, r := range b.acc.rows {
+		metric, period, scope, scopeID, subject := b.acc.totKey(r.key)
+		args = append(args, metric, period, scope, scopeID, subject, r.value, r.value, int64(r.reached), r.name)
 		if n++; n == upsertChunk {
 			if err := b.s.exec(ctx, upsertTotals(n), args...); err != nil {
 				return err

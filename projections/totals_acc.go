@@ -1,0 +1,92 @@
+package projections
+
+import (
+	"time"
+
+	"perfledger/domain"
+)
+
+// totalsAcc coalesces the deltas of the leaderboard's totals over a batch.
+// A contribution touches about twenty rows (four periods × five scopes), so
+// the rows are keyed by small interned numbers: hashing and comparing five
+// strings per row cost more than writing the rows.
+type totalsAcc struct {
+	ids   map[string]uint32 // interned strings: member, team, department, region and period ids
+	names []string          // ids[names[i]] == i
+	index map[accKey]int32  // rows[index[k]].key == k
+	rows  []accRow          // in the order first touched
+	days  map[dayKey][4]uint32
+}
+
+type accKey struct {
+	metric, scope            uint8
+	period, scopeID, subject uint32
+}
+
+type accRow struct {
+	key     accKey
+	value   int64
+	reached uint64
+	name    string
+}
+
+type dayKey struct {
+	year       int
+	month, day uint8
+}
+
+var (
+	accMetrics = []string{MetricRevenue, MetricActivityPoints}
+	accScopes  = []string{ScopeCompany, ScopeDepartment, ScopeRegion, ScopeTeam, ScopeTeams}
+)
+
+func newTotalsAcc() *totalsAcc {
+	return &totalsAcc{ids: map[string]uint32{}, index: map[accKey]int32{}, days: map[dayKey][4]uint32{}}
+}
+
+func (a *totalsAcc) intern(s string) uint32 {
+	if id, ok := a.ids[s]; ok {
+		return id
+	}
+	id := uint32(len(a.names))
+	a.ids[s] = id
+	a.names = append(a.names, s)
+	return id
+}
+
+// periods returns the interned week, month, quarter and year of t's day
+// (periodKinds' order).
+func (a *totalsAcc) periods(t time.Time) [4]uint32 {
+	t = t.UTC()
+	y, m, d := t.Date()
+	k := dayKey{y, uint8(m), uint8(d)}
+	if p, ok := a.days[k]; ok {
+		return p
+	}
+	var p [4]uint32
+	for i, kind := range periodKinds {
+		p[i] = a.intern(domain.PeriodOf(kind, t).String())
+	}
+	a.days[k] = p
+	return p
+}
+
+// add adds amount to a row, reporting whether the row is new to the batch.
+func (a *totalsAcc) add(k accKey, amount int64, pos uint64, name string) bool {
+	i, ok := a.index[k]
+	if !ok {
+		i = int32(len(a.rows))
+		a.index[k] = i
+		a.rows = append(a.rows, accRow{key: k})
+	}
+	r := &a.rows[i]
+	r.value += amount
+	r.name = name
+	r.reached = max(r.reached, pos)
+	return !ok
+}
+
+// totKey returns the strings of a row's key.
+func (a *totalsAcc) totKey(k accKey) (metric, period, scope, scopeID, subject string) {
+	return accMetrics[k.metric], a.names[k.period], accScopes[k.scope], a.names[k.scopeID], a.names[k.subject]
+}
