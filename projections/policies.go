@@ -93,7 +93,8 @@ CREATE TABLE IF NOT EXISTS `+p+`chairs (meeting_id TEXT PRIMARY KEY, chair_id TE
 func dateOf(t time.Time) string { return t.UTC().Format(domain.DateLayout) }
 
 func (f *facts) Apply(ctx context.Context, tx *sql.Tx, batch []Envelope) error {
-	p := f.p
+	s := newStmts(tx, f.p)
+	defer s.close()
 	for _, e := range batch {
 		pos := int64(e.Position.Commit)
 		var err error
@@ -101,58 +102,58 @@ func (f *facts) Apply(ctx context.Context, tx *sql.Tx, batch []Envelope) error {
 		case *domain.ScoringRulesPublished:
 			var data []byte
 			if data, err = json.Marshal(pl); err == nil {
-				_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO `+p+`rules (pos, data) VALUES (?, ?)`, pos, string(data))
+				err = s.exec(ctx, `INSERT OR REPLACE INTO {p}rules (pos, data) VALUES (?, ?)`, pos, string(data))
 			}
 		case *domain.MemberJoined:
-			_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO `+p+`roles (member_id, pos, role, since, team_id) VALUES (?, ?, ?, ?, ?)`,
+			err = s.exec(ctx, `INSERT OR REPLACE INTO {p}roles (member_id, pos, role, since, team_id) VALUES (?, ?, ?, ?, ?)`,
 				pl.MemberID, pos, pl.Role, pl.JoinedOn, pl.TeamID)
 		case *domain.MemberTransferred:
-			_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO `+p+`roles (member_id, pos, role, since, team_id)
-				SELECT member_id, ?, role, since, ? FROM `+p+`roles WHERE member_id = ? ORDER BY pos DESC LIMIT 1`,
+			err = s.exec(ctx, `INSERT OR REPLACE INTO {p}roles (member_id, pos, role, since, team_id)
+				SELECT member_id, ?, role, since, ? FROM {p}roles WHERE member_id = ? ORDER BY pos DESC LIMIT 1`,
 				pos, pl.ToTeamID, pl.MemberID)
 		case *domain.PromotionEffected:
-			_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO `+p+`roles (member_id, pos, role, since, team_id)
-				SELECT member_id, ?, ?, ?, team_id FROM `+p+`roles WHERE member_id = ? ORDER BY pos DESC LIMIT 1`,
+			err = s.exec(ctx, `INSERT OR REPLACE INTO {p}roles (member_id, pos, role, since, team_id)
+				SELECT member_id, ?, ?, ?, team_id FROM {p}roles WHERE member_id = ? ORDER BY pos DESC LIMIT 1`,
 				pos, pl.ToRole, pl.EffectiveOn, pl.MemberID)
 		case *domain.PromotionRescinded:
 			// Back to the previous role, since when it was last taken.
-			_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO `+p+`roles (member_id, pos, role, since, team_id)
-				SELECT c.member_id, ?, ?, coalesce((SELECT since FROM `+p+`roles WHERE member_id = c.member_id AND role = ?
+			err = s.exec(ctx, `INSERT OR REPLACE INTO {p}roles (member_id, pos, role, since, team_id)
+				SELECT c.member_id, ?, ?, coalesce((SELECT since FROM {p}roles WHERE member_id = c.member_id AND role = ?
 					ORDER BY pos DESC LIMIT 1), c.since), c.team_id
-				FROM `+p+`roles c WHERE c.member_id = ? ORDER BY c.pos DESC LIMIT 1`,
+				FROM {p}roles c WHERE c.member_id = ? ORDER BY c.pos DESC LIMIT 1`,
 				pos, pl.FromRole, pl.FromRole, pl.MemberID)
 		case *domain.SaleClosed:
-			_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO `+p+`sales (sale_id, member_id, month, amount, currency, occurred_at, pos)
+			err = s.exec(ctx, `INSERT OR IGNORE INTO {p}sales (sale_id, member_id, month, amount, currency, occurred_at, pos)
 				VALUES (?, ?, ?, ?, ?, ?, ?)`, pl.SaleID, pl.MemberID, domain.PeriodOf(domain.PeriodMonth, pl.OccurredAt).String(),
 				pl.AmountMinor, pl.Currency, pl.OccurredAt.UTC().Format(time.RFC3339Nano), pos)
 		case *domain.SaleReversed:
-			_, err = tx.ExecContext(ctx, `UPDATE `+p+`sales SET reversed_pos = ? WHERE sale_id = ? AND reversed_pos IS NULL`, pos, pl.SaleID)
+			err = s.exec(ctx, `UPDATE {p}sales SET reversed_pos = ? WHERE sale_id = ? AND reversed_pos IS NULL`, pos, pl.SaleID)
 		case *domain.TargetSet:
-			_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO `+p+`targets (target_id, subject_kind, subject_id, kpi, period, value, pos)
+			err = s.exec(ctx, `INSERT OR REPLACE INTO {p}targets (target_id, subject_kind, subject_id, kpi, period, value, pos)
 				VALUES (?, ?, ?, ?, ?, ?, ?)`, pl.TargetID, pl.SubjectKind, pl.SubjectID, pl.KPI, pl.Period, int64(pl.Value), pos)
 		case *domain.TargetRevised:
-			_, err = tx.ExecContext(ctx, `UPDATE `+p+`targets SET value = ? WHERE target_id = ?`, int64(pl.NewValue), pl.TargetID)
+			err = s.exec(ctx, `UPDATE {p}targets SET value = ? WHERE target_id = ?`, int64(pl.NewValue), pl.TargetID)
 		case *domain.EvaluationFinalized:
-			_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO `+p+`evals (member_id, month, score, pos) VALUES (?, ?, ?, ?)`,
+			err = s.exec(ctx, `INSERT OR IGNORE INTO {p}evals (member_id, month, score, pos) VALUES (?, ?, ?, ?)`,
 				pl.MemberID, pl.Month, int64(pl.Score), pos)
 		case *domain.RewardGranted:
 			if pl.Kind == domain.RewardGoalBonus && pl.Basis.Inputs["month"] != "" {
-				_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO `+p+`bonuses (reward_id, member_id, month, amount, pos) VALUES (?, ?, ?, ?, ?)`,
+				err = s.exec(ctx, `INSERT OR IGNORE INTO {p}bonuses (reward_id, member_id, month, amount, pos) VALUES (?, ?, ?, ?, ?)`,
 					pl.RewardID, pl.MemberID, pl.Basis.Inputs["month"], pl.AmountMinor, pos)
 			}
 		case *domain.RewardRevoked:
-			_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO `+p+`revocations (reward_id, pos, amount) VALUES (?, ?, ?)`,
+			err = s.exec(ctx, `INSERT OR IGNORE INTO {p}revocations (reward_id, pos, amount) VALUES (?, ?, ?)`,
 				pl.RewardID, pos, pl.AmountMinor)
 		case *domain.SuggestionSubmitted:
-			_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO `+p+`suggestions (suggestion_id, author_id) VALUES (?, ?)`,
+			err = s.exec(ctx, `INSERT OR IGNORE INTO {p}suggestions (suggestion_id, author_id) VALUES (?, ?)`,
 				pl.SuggestionID, pl.AuthorID)
 		case *domain.SuggestionReviewed:
 			if pl.Decision == domain.DecisionAdopt {
-				_, err = tx.ExecContext(ctx, `UPDATE `+p+`suggestions SET adopted_at = ?, adopted_pos = ? WHERE suggestion_id = ? AND adopted_pos IS NULL`,
+				err = s.exec(ctx, `UPDATE {p}suggestions SET adopted_at = ?, adopted_pos = ? WHERE suggestion_id = ? AND adopted_pos IS NULL`,
 					dateOf(e.OccurredAt), pos, pl.SuggestionID)
 			}
 		case *domain.MeetingHeld:
-			_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO `+p+`chairs (meeting_id, chair_id, kind, held_at, pos) VALUES (?, ?, ?, ?, ?)`,
+			err = s.exec(ctx, `INSERT OR IGNORE INTO {p}chairs (meeting_id, chair_id, kind, held_at, pos) VALUES (?, ?, ?, ?, ?)`,
 				pl.MeetingID, pl.ChairID, pl.Kind, dateOf(pl.HeldAt), pos)
 		}
 		if err != nil {
