@@ -443,13 +443,15 @@ func (noop) Apply(context.Context, *sql.Tx, []projections.Envelope) error { retu
 var benchCache = flag.Int("bench.cache-mb", 32, "SQLite page cache of the benchmarks' read-model database, MiB")
 
 // openViews opens a read-model database as `ledger serve` does
-// (sqlite.OpenDerivedDB): WAL, relaxed sync (the read models can always be
-// rebuilt), temporary data in memory; -bench.cache-mb sets the page cache
+// (sqlite.OpenDerivedDB): WAL checkpointed every DerivedCheckpointPages,
+// relaxed sync (the read models can always be rebuilt), temporary data in
+// memory; -bench.cache-mb sets the page cache
 // (32 MiB, as the server's).
 func openViews(tb testing.TB, path string) *sql.DB {
 	tb.Helper()
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(wal)&_pragma=busy_timeout(10000)"+
-		"&_pragma=synchronous(normal)&_pragma=temp_store(memory)&_pragma=cache_size(-"+strconv.Itoa(*benchCache*1024)+")")
+		"&_pragma=synchronous(normal)&_pragma=temp_store(memory)&_pragma=cache_size(-"+strconv.Itoa(*benchCache*1024)+")"+
+		"&_pragma=wal_autocheckpoint("+strconv.Itoa(sqlite.DerivedCheckpointPages)+")")
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -19,6 +19,13 @@ func OpenDB(ctx context.Context, path string) (*sql.DB, error) {
 	return openDB(ctx, path, "synchronous(FULL)")
 }
 
+// DerivedCheckpointPages is the write-ahead log's automatic checkpoint of
+// OpenDerivedDB, in pages (8,192 pages: 32 MiB). With 64 writers appending
+// flat out, the read models kept up with 9,000–9,750 appends/s instead of
+// 8,500–8,600, lag p99 0.60–0.80 s instead of 0.87–0.90 s
+// (BenchmarkLiveLag; 32,768 pages did no better).
+const DerivedCheckpointPages = 8192
+
 // OpenDerivedDB opens (creating if needed) a database whose every row can be
 // derived again from the event log: the read models. It differs from OpenDB
 // in two settings. Commits are not synced one by one (synchronous=NORMAL: in
@@ -28,10 +35,16 @@ func OpenDB(ctx context.Context, path string) (*sql.DB, error) {
 // as the statement journal of a multi-row upsert, stays in memory instead of
 // a temporary file.
 //
+// The write-ahead log is checkpointed every DerivedCheckpointPages pages
+// instead of SQLite's 1,000: the read models rewrite the same hot pages
+// (this week's totals, cards) at every commit, and a checkpoint copies each
+// page once however often it changed since the last one.
+//
 // Its writers take turns (one SQLite writer at a time), so at most one idle
 // connection, with its page cache, is kept.
 func OpenDerivedDB(ctx context.Context, path string) (*sql.DB, error) {
-	db, err := openDB(ctx, path, "synchronous(NORMAL)&_pragma=temp_store(MEMORY)")
+	db, err := openDB(ctx, path, "synchronous(NORMAL)&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint("+
+		strconv.Itoa(DerivedCheckpointPages)+")")
 	if err != nil {
 		return nil, err
 	}
