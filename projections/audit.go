@@ -62,8 +62,10 @@ func NewAudit(prefix string) Projector { return &Audit{prefix: prefix} }
 // Name implements Projector.
 func (*Audit) Name() string { return "audit" }
 
-// Version implements Projector.
-func (*Audit) Version() int { return 1 }
+// Version implements Projector. Version 2: a void marks the voiding
+// member's own activity, sale or reward (version 1 marked the first row
+// with that id, whichever member's).
+func (*Audit) Version() int { return 2 }
 
 // Setup implements Projector.
 func (p *Audit) Setup(ctx context.Context, tx *sql.Tx) error {
@@ -168,11 +170,12 @@ func (p *Audit) apply(ctx context.Context, s *stmts, rows *rowBuffer, e Envelope
 			return err
 		}
 		// "source_id <> ''" lets SQLite use the partial index audit_source;
-		// the row is then updated through its primary key.
+		// the row is then updated through its primary key. Ids are unique
+		// per member only: the member's own row is the one voided.
 		var orig string
 		var oc, op int64
 		found, err := s.row(ctx, `SELECT event_id, position_commit, position_prepare FROM {p}audit
-			WHERE source_id = ? AND source_id <> '' ORDER BY position_commit LIMIT 1`, []any{t}, &orig, &oc, &op)
+			WHERE source_id = ? AND source_id <> '' AND member_id = ? ORDER BY position_commit LIMIT 1`, []any{t, memberID}, &orig, &oc, &op)
 		if err != nil {
 			return err
 		}
