@@ -12,10 +12,11 @@ import (
 
 const rewardsSchema = `
 CREATE TABLE IF NOT EXISTS {p}rewards (
-	reward_id TEXT PRIMARY KEY,
 	member_id TEXT NOT NULL,
+	reward_id TEXT NOT NULL,
 	kind TEXT NOT NULL,
-	currency TEXT NOT NULL
+	currency TEXT NOT NULL,
+	PRIMARY KEY (member_id, reward_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS {p}reward_entries (
 	position INTEGER PRIMARY KEY,
@@ -48,8 +49,10 @@ func NewRewards(prefix string) Projector { return &Rewards{prefix: prefix} }
 // Name implements Projector.
 func (*Rewards) Name() string { return "rewards" }
 
-// Version implements Projector.
-func (*Rewards) Version() int { return 1 }
+// Version implements Projector. Version 2: rewards keyed by member and id
+// (ids are unique per member; version 1 took a revoked reward's kind and
+// currency from whichever member's reward had that id).
+func (*Rewards) Version() int { return 2 }
 
 // Setup implements Projector.
 func (p *Rewards) Setup(ctx context.Context, tx *sql.Tx) error {
@@ -76,7 +79,7 @@ func (p *Rewards) apply(ctx context.Context, s *stmts, e Envelope) error {
 			"grant", ev.Kind, ev.Reason, ev.AmountMinor, ev.Currency, basis, ev.GrantedBy, fmtTime(e.OccurredAt))
 	case *domain.RewardRevoked:
 		var kind, currency string
-		if _, err := s.row(ctx, `SELECT kind, currency FROM {p}rewards WHERE reward_id = ?`, []any{ev.RewardID}, &kind, &currency); err != nil {
+		if _, err := s.row(ctx, `SELECT kind, currency FROM {p}rewards WHERE member_id = ? AND reward_id = ?`, []any{ev.MemberID, ev.RewardID}, &kind, &currency); err != nil {
 			return err
 		}
 		if ev.Currency != "" {
