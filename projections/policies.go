@@ -59,7 +59,11 @@ func PolicyFacts(prefix string) Projector { return &facts{p: prefix} }
 type facts struct{ p string }
 
 func (f *facts) Name() string { return PolicyFactsName }
-func (f *facts) Version() int { return 1 }
+
+// Version 2: sales keyed by member and id (ids are unique per member;
+// version 1 kept the first member's sale of an id and clawed back from that
+// member when another member's sale of the same id was reversed).
+func (f *facts) Version() int { return 2 }
 
 func (f *facts) Setup(ctx context.Context, tx *sql.Tx) error {
 	p := f.p
@@ -67,9 +71,9 @@ func (f *facts) Setup(ctx context.Context, tx *sql.Tx) error {
 CREATE TABLE IF NOT EXISTS `+p+`rules (pos INTEGER PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS `+p+`roles (member_id TEXT NOT NULL, pos INTEGER NOT NULL, role TEXT NOT NULL,
 	since TEXT NOT NULL, team_id TEXT NOT NULL, PRIMARY KEY (member_id, pos));
-CREATE TABLE IF NOT EXISTS `+p+`sales (sale_id TEXT PRIMARY KEY, member_id TEXT NOT NULL, month TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS `+p+`sales (sale_id TEXT NOT NULL, member_id TEXT NOT NULL, month TEXT NOT NULL,
 	amount INTEGER NOT NULL, currency TEXT NOT NULL, occurred_at TEXT NOT NULL, pos INTEGER NOT NULL,
-	reversed_pos INTEGER);
+	reversed_pos INTEGER, PRIMARY KEY (member_id, sale_id));
 CREATE INDEX IF NOT EXISTS `+p+`sales_member ON `+p+`sales (member_id, month);
 CREATE TABLE IF NOT EXISTS `+p+`targets (target_id TEXT PRIMARY KEY, subject_kind TEXT NOT NULL,
 	subject_id TEXT NOT NULL, kpi TEXT NOT NULL, period TEXT NOT NULL, value INTEGER NOT NULL, pos INTEGER NOT NULL);
@@ -127,7 +131,7 @@ func (f *facts) Apply(ctx context.Context, tx *sql.Tx, batch []Envelope) error {
 				VALUES (?, ?, ?, ?, ?, ?, ?)`, pl.SaleID, pl.MemberID, domain.PeriodOf(domain.PeriodMonth, pl.OccurredAt).String(),
 				pl.AmountMinor, pl.Currency, pl.OccurredAt.UTC().Format(time.RFC3339Nano), pos)
 		case *domain.SaleReversed:
-			err = s.exec(ctx, `UPDATE {p}sales SET reversed_pos = ? WHERE sale_id = ? AND reversed_pos IS NULL`, pos, pl.SaleID)
+			err = s.exec(ctx, `UPDATE {p}sales SET reversed_pos = ? WHERE member_id = ? AND sale_id = ? AND reversed_pos IS NULL`, pos, pl.MemberID, pl.SaleID)
 		case *domain.TargetSet:
 			err = s.exec(ctx, `INSERT OR REPLACE INTO {p}targets (target_id, subject_kind, subject_id, kpi, period, value, pos)
 				VALUES (?, ?, ?, ?, ?, ?, ?)`, pl.TargetID, pl.SubjectKind, pl.SubjectID, pl.KPI, pl.Period, int64(pl.Value), pos)
@@ -363,7 +367,7 @@ func (c *Clawback) Decide(ctx context.Context, e Envelope) ([]Issue, error) {
 		amount                            int64
 	)
 	err = v.db.QueryRowContext(ctx, `SELECT member_id, month, currency, occurred_at, amount FROM `+v.p+`sales
-		WHERE sale_id = ? AND pos < ?`, ev.SaleID, v.pos).Scan(&member, &month, &currency, &occurred, &amount)
+		WHERE member_id = ? AND sale_id = ? AND pos < ?`, ev.MemberID, ev.SaleID, v.pos).Scan(&member, &month, &currency, &occurred, &amount)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

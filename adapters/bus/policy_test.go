@@ -133,6 +133,10 @@ func TestPolicies(t *testing.T) {
 			OccurredAt: time.Date(2026, 11, 10, 10, 0, 0, 0, time.UTC)})
 		l.do(t, domain.CloseSale{SaleID: "s2", MemberID: "m1", Customer: "c2", AmountMinor: 2_400_000, Currency: "EUR",
 			OccurredAt: time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)})
+		// Sale ids are unique per member: m2's s2 is another sale.
+		l.do(t, domain.JoinMember{MemberID: "m2", DisplayName: "Ben", Role: "salesperson", TeamID: "t1", JoinedOn: "2025-03-03"})
+		l.do(t, domain.CloseSale{SaleID: "s2", MemberID: "m2", Customer: "c9", AmountMinor: 100_000, Currency: "EUR",
+			OccurredAt: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)})
 		score := fixed(t, "100")
 		fin := l.do(t, domain.FinalizeEvaluation{MemberID: "m1", Month: "2026-11",
 			Components: domain.EvaluationComponents{Objective: &score}, Score: score, Band: 3, RulesVersion: 1,
@@ -147,8 +151,10 @@ func TestPolicies(t *testing.T) {
 			t.Fatalf("after finalization (-want +got):\n%s", diff)
 		}
 
-		// Reversing s2 leaves 60 000.00: a = 0.75, no bonus: all of it back.
+		// Reversing m2's s2 claws nothing back from m1; reversing m1's s2
+		// leaves 60 000.00: a = 0.75, no bonus: all of it back.
 		l.now = time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
+		l.do(t, domain.ReverseSale{MemberID: "m2", SaleID: "s2", Reason: "cancelled"})
 		rev := l.do(t, domain.ReverseSale{MemberID: "m1", SaleID: "s2", Reason: "cancelled"})
 		wantClaw := rewardEvent{Type: "revoked", RewardID: wantGrant.RewardID, Reason: domain.RevokeClawback,
 			Amount: 107_500, Actor: "policy:clawback", CausationID: rev.Events[0].ID}
