@@ -233,3 +233,65 @@ func TestLeaderboardCountsActivityIDsPerMember(t *testing.T) {
 		}
 	}
 }
+
+// A void marks the voiding member's own activity in the audit trail, not
+// another member's activity with the same id.
+func TestAuditVoidMarksTheMembersOwnActivity(t *testing.T) {
+	ctx := context.Background()
+	day := time.Date(2026, 11, 16, 9, 0, 0, 0, time.UTC)
+	events := payloadEvents(t, day,
+		&domain.ActivityLogged{ActivityID: "x", MemberID: "a", Kind: "call", Quantity: 1, OccurredAt: day},
+		&domain.ActivityLogged{ActivityID: "x", MemberID: "b", Kind: "call", Quantity: 1, OccurredAt: day},
+		&domain.ActivityVoided{ActivityID: "x", MemberID: "b", Reason: "typo"},
+	)
+	for _, size := range []int{0, 1} {
+		db := goldenDB(t)
+		au := projections.NewAudit("au_").(*projections.Audit)
+		goldenProject(t, db, au, events, size)
+		page, err := au.Trail(ctx, db, projections.AuditQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string][]string{}
+		voids := ""
+		for _, e := range page.Items {
+			if e.Type == "ActivityLogged.v1" {
+				got[e.MemberID] = e.VoidedBy
+			} else {
+				voids = e.Voids
+			}
+		}
+		want := map[string][]string{"a": nil, "b": {events[2].ID}}
+		if diff := cmp.Diff(want, got); diff != "" || voids != events[1].ID {
+			t.Errorf("batches of %d: voided_by (-want +got):\n%s; the void names %q, want %q", size, diff, voids, events[1].ID)
+		}
+	}
+}
+
+// Reward ids are unique per member: a revocation books the kind and currency
+// of the member's own reward.
+func TestRewardRevocationTakesTheMembersOwnReward(t *testing.T) {
+	ctx := context.Background()
+	day := time.Date(2026, 11, 16, 9, 0, 0, 0, time.UTC)
+	events := payloadEvents(t, day,
+		&domain.RewardGranted{RewardID: "r1", MemberID: "a", Kind: domain.RewardBadge, Reason: "first", GrantedBy: "boss"},
+		&domain.RewardGranted{RewardID: "r1", MemberID: "b", Kind: domain.RewardPraise, Reason: "second", GrantedBy: "boss"},
+		&domain.RewardRevoked{RewardID: "r1", MemberID: "a", Reason: domain.RevokeCorrection},
+	)
+	for _, size := range []int{0, 1} {
+		db := goldenDB(t)
+		rw := projections.NewRewards("rw_").(*projections.Rewards)
+		goldenProject(t, db, rw, events, size)
+		page, err := rw.Rewards(ctx, db, projections.RewardQuery{MemberID: "a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kinds []string
+		for _, e := range page.Items {
+			kinds = append(kinds, e.Entry+" "+e.Kind)
+		}
+		if diff := cmp.Diff([]string{"grant badge", "revocation badge"}, kinds); diff != "" {
+			t.Errorf("batches of %d: a's entries (-want +got):\n%s", size, diff)
+		}
+	}
+}
