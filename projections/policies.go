@@ -60,9 +60,10 @@ type facts struct{ p string }
 
 func (f *facts) Name() string { return PolicyFactsName }
 
-// Version 2: sales keyed by member and id (ids are unique per member;
-// version 1 kept the first member's sale of an id and clawed back from that
-// member when another member's sale of the same id was reversed).
+// Version 2: sales, goal bonuses and revocations keyed by member and id
+// (ids are unique per member; version 1 kept the first member's sale of an
+// id and clawed back from that member when another member's sale of the
+// same id was reversed).
 func (f *facts) Version() int { return 2 }
 
 func (f *facts) Setup(ctx context.Context, tx *sql.Tx) error {
@@ -80,11 +81,11 @@ CREATE TABLE IF NOT EXISTS `+p+`targets (target_id TEXT PRIMARY KEY, subject_kin
 CREATE INDEX IF NOT EXISTS `+p+`targets_subject ON `+p+`targets (subject_kind, subject_id, kpi);
 CREATE TABLE IF NOT EXISTS `+p+`evals (member_id TEXT NOT NULL, month TEXT NOT NULL, score INTEGER NOT NULL,
 	pos INTEGER NOT NULL, PRIMARY KEY (member_id, month));
-CREATE TABLE IF NOT EXISTS `+p+`bonuses (reward_id TEXT PRIMARY KEY, member_id TEXT NOT NULL, month TEXT NOT NULL,
-	amount INTEGER NOT NULL, pos INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS `+p+`bonuses (reward_id TEXT NOT NULL, member_id TEXT NOT NULL, month TEXT NOT NULL,
+	amount INTEGER NOT NULL, pos INTEGER NOT NULL, PRIMARY KEY (member_id, reward_id));
 CREATE INDEX IF NOT EXISTS `+p+`bonuses_member ON `+p+`bonuses (member_id, month);
-CREATE TABLE IF NOT EXISTS `+p+`revocations (reward_id TEXT NOT NULL, pos INTEGER NOT NULL, amount INTEGER NOT NULL,
-	PRIMARY KEY (reward_id, pos));
+CREATE TABLE IF NOT EXISTS `+p+`revocations (member_id TEXT NOT NULL, reward_id TEXT NOT NULL, pos INTEGER NOT NULL,
+	amount INTEGER NOT NULL, PRIMARY KEY (member_id, reward_id, pos));
 CREATE TABLE IF NOT EXISTS `+p+`suggestions (suggestion_id TEXT PRIMARY KEY, author_id TEXT NOT NULL,
 	adopted_at TEXT, adopted_pos INTEGER);
 CREATE TABLE IF NOT EXISTS `+p+`chairs (meeting_id TEXT PRIMARY KEY, chair_id TEXT NOT NULL, kind TEXT NOT NULL,
@@ -146,8 +147,8 @@ func (f *facts) Apply(ctx context.Context, tx *sql.Tx, batch []Envelope) error {
 					pl.RewardID, pl.MemberID, pl.Basis.Inputs["month"], pl.AmountMinor, pos)
 			}
 		case *domain.RewardRevoked:
-			err = s.exec(ctx, `INSERT OR IGNORE INTO {p}revocations (reward_id, pos, amount) VALUES (?, ?, ?)`,
-				pl.RewardID, pos, pl.AmountMinor)
+			err = s.exec(ctx, `INSERT OR IGNORE INTO {p}revocations (member_id, reward_id, pos, amount) VALUES (?, ?, ?, ?)`,
+				pl.MemberID, pl.RewardID, pos, pl.AmountMinor)
 		case *domain.SuggestionSubmitted:
 			err = s.exec(ctx, `INSERT OR IGNORE INTO {p}suggestions (suggestion_id, author_id) VALUES (?, ?)`,
 				pl.SuggestionID, pl.AuthorID)
@@ -390,7 +391,7 @@ func (c *Clawback) Decide(ctx context.Context, e Envelope) ([]Issue, error) {
 		granted int64
 	)
 	err = v.db.QueryRowContext(ctx, `SELECT b.reward_id, b.amount - coalesce((SELECT sum(amount) FROM `+v.p+`revocations r
-			WHERE r.reward_id = b.reward_id AND r.pos < ?), 0)
+			WHERE r.member_id = b.member_id AND r.reward_id = b.reward_id AND r.pos < ?), 0)
 		FROM `+v.p+`bonuses b WHERE b.member_id = ? AND b.month = ? AND b.pos < ? ORDER BY b.pos LIMIT 1`,
 		v.pos, member, month, v.pos).Scan(&reward, &granted)
 	if errors.Is(err, sql.ErrNoRows) {
