@@ -481,7 +481,9 @@ func (a *AsOf) buildView(ctx context.Context, t time.Time, set eventSet) (v *AsO
 	if a.cfg.Copy != nil {
 		every := a.cfg.SnapshotEvery
 		for next := (from/every + 1) * every; next <= set.prefix; next += every {
-			if err := r.CatchUp(ctx, boundedLog{log: a.cfg.Log, upTo: a.positionAt(next), until: t}); err != nil {
+			// The query indexes are built once, by the last CatchUp below;
+			// snapshots are taken without them.
+			if err := r.catchUpUnindexed(ctx, boundedLog{log: a.cfg.Log, upTo: a.positionAt(next), until: t}); err != nil {
 				return nil, err
 			}
 			if err := a.takeSnapshot(ctx, next, set.models.key, db); err != nil {
@@ -489,11 +491,10 @@ func (a *AsOf) buildView(ctx context.Context, t time.Time, set eventSet) (v *AsO
 			}
 		}
 	}
-	// The rest of the set: the prefix's tail and the stragglers.
-	if !set.last.IsZero() {
-		if err := r.CatchUp(ctx, boundedLog{log: a.cfg.Log, upTo: set.last, until: t}); err != nil {
-			return nil, err
-		}
+	// The rest of the set: the prefix's tail and the stragglers; then the
+	// query indexes (CatchUp builds those missing even with nothing to read).
+	if err := r.CatchUp(ctx, boundedLog{log: a.cfg.Log, upTo: set.last, until: t}); err != nil {
+		return nil, err
 	}
 	return &AsOfView{runner: r, db: db, release: release, key: set.key, position: set.last, events: set.count,
 		prefix: set.prefix, pure: len(set.stragglers) == 0, models: set.models.key}, nil

@@ -926,6 +926,29 @@ func (r *Runner) CatchUp(ctx context.Context, log EventLog, names ...string) err
 	return err
 }
 
+// catchUpUnindexed is CatchUp for every projection without building the
+// query-only indexes at the end: the as-of builds replay a prefix in steps
+// (a snapshot after each) and index once, in their last step. A later
+// replay (CatchUp, Rebuild) builds whatever query indexes are missing.
+func (r *Runner) catchUpUnindexed(ctx context.Context, log EventLog) error {
+	ps, err := r.pick(nil)
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		p.apply.Lock()
+		defer p.apply.Unlock()
+	}
+	insts := make([]*instance, len(ps))
+	r.mu.Lock()
+	for i, p := range ps {
+		insts[i] = p.cur
+	}
+	r.mu.Unlock()
+	_, err = r.replayIndexed(ctx, log, insts, domain.Position{}, false)
+	return err
+}
+
 func (r *Runner) pick(names []string) ([]*projection, error) {
 	if len(names) == 0 {
 		names = r.names
@@ -959,6 +982,14 @@ func (r *Runner) pick(names []string) ([]*projection, error) {
 // after floor) to its end and applies it to insts in batches. It returns the
 // position of the last event read.
 func (r *Runner) replay(ctx context.Context, log EventLog, insts []*instance, floor domain.Position) (domain.Position, error) {
+	return r.replayIndexed(ctx, log, insts, floor, true)
+}
+
+// replayIndexed is replay; index says whether the query-only indexes are
+// built at the end. Instances filled from nothing have theirs dropped first;
+// instances whose indexes are missing (an earlier replay without them, or
+// one cut short between the drop and the end) get them built too.
+func (r *Runner) replayIndexed(ctx context.Context, log EventLog, insts []*instance, floor domain.Position, index bool) (domain.Position, error) {
 	r.mu.Lock()
 	from := domain.Position{}
 	for i, in := range insts {
@@ -970,16 +1001,26 @@ func (r *Runner) replay(ctx context.Context, log EventLog, insts []*instance, fl
 	if from.Less(floor) {
 		from = floor
 	}
-	// Instances filled from nothing build their query-only indexes at the end.
-	var deferred []*instance
-	if from.IsZero() {
-		for _, in := range insts {
-			if _, ok := in.proj.(IndexDeferrer); ok {
-				deferred = append(deferred, in)
-			}
+	// Instances filled from nothing build their query-only indexes at the
+	// end, as do those whose indexes are missing.
+	var deferred, drop []*instance
+	for _, in := range insts {
+		if _, ok := in.proj.(IndexDeferrer); !ok {
+			continue
+		}
+		if from.IsZero() {
+			deferred, drop = append(deferred, in), append(drop, in)
+			continue
+		}
+		missing, err := r.missingIndexes(ctx, in)
+		if err != nil {
+			return from, err
+		}
+		if missing {
+			deferred = append(deferred, in)
 		}
 	}
-	if err := r.queryIndexes(ctx, deferred, false); err != nil {
+	if err := r.queryIndexes(ctx, drop, false); err != nil {
 		return from, err
 	}
 	last, flushed := from, from
@@ -1053,7 +1094,25 @@ func (r *Runner) replay(ctx context.Context, log EventLog, insts []*instance, fl
 	if err := flush(); err != nil {
 		return last, err
 	}
+	if !index {
+		return last, nil
+	}
 	return last, r.queryIndexes(ctx, deferred, true)
+}
+
+// missingIndexes reports whether any query-only index of in is absent.
+func (r *Runner) missingIndexes(ctx context.Context, in *instance) (bool, error) {
+	for _, ix := range in.proj.(IndexDeferrer).QueryIndexes() {
+		var n int
+		if err := r.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?`,
+			withPrefix(in.prefix, ix.Name)).Scan(&n); err != nil {
+			return false, fmt.Errorf("projections: %s: query indexes: %w", in.proj.Name(), err)
+		}
+		if n == 0 {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // decoded is a run of the log read and decoded ahead of a replay: the
