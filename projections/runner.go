@@ -908,6 +908,18 @@ func (r *Runner) SavePolicyCheckpoint(ctx context.Context, policy string, pos do
 // end of the log. It is the fast path after a reset or a long stop; the live
 // flow then continues from the checkpoints it leaves.
 func (r *Runner) CatchUp(ctx context.Context, log EventLog, names ...string) error {
+	return r.catchUp(ctx, log, names, true)
+}
+
+// catchUpUnindexed is CatchUp for every projection without building the
+// query-only indexes at the end: the as-of builds replay a prefix in steps
+// (a snapshot after each) and index once, in their last step. A later
+// replay (CatchUp, Rebuild) builds whatever query indexes are missing.
+func (r *Runner) catchUpUnindexed(ctx context.Context, log EventLog) error {
+	return r.catchUp(ctx, log, nil, false)
+}
+
+func (r *Runner) catchUp(ctx context.Context, log EventLog, names []string, index bool) error {
 	ps, err := r.pick(names)
 	if err != nil {
 		return err
@@ -922,30 +934,7 @@ func (r *Runner) CatchUp(ctx context.Context, log EventLog, names ...string) err
 		insts[i] = p.cur
 	}
 	r.mu.Unlock()
-	_, err = r.replay(ctx, log, insts, domain.Position{})
-	return err
-}
-
-// catchUpUnindexed is CatchUp for every projection without building the
-// query-only indexes at the end: the as-of builds replay a prefix in steps
-// (a snapshot after each) and index once, in their last step. A later
-// replay (CatchUp, Rebuild) builds whatever query indexes are missing.
-func (r *Runner) catchUpUnindexed(ctx context.Context, log EventLog) error {
-	ps, err := r.pick(nil)
-	if err != nil {
-		return err
-	}
-	for _, p := range ps {
-		p.apply.Lock()
-		defer p.apply.Unlock()
-	}
-	insts := make([]*instance, len(ps))
-	r.mu.Lock()
-	for i, p := range ps {
-		insts[i] = p.cur
-	}
-	r.mu.Unlock()
-	_, err = r.replayIndexed(ctx, log, insts, domain.Position{}, false)
+	_, err = r.replayIndexed(ctx, log, insts, domain.Position{}, index)
 	return err
 }
 
