@@ -440,13 +440,13 @@ func (noop) Version() int                                                 { retu
 func (noop) Setup(context.Context, *sql.Tx) error                         { return nil }
 func (noop) Apply(context.Context, *sql.Tx, []projections.Envelope) error { return nil }
 
-var benchCache = flag.Int("bench.cache-mb", 32, "SQLite page cache of the benchmarks' read-model database, MiB")
+var benchCache = flag.Int("bench.cache-mb", sqlite.DerivedCacheMiB, "SQLite page cache of the benchmarks' read-model database, MiB")
 
 // openViews opens a read-model database as `ledger serve` does
 // (sqlite.OpenDerivedDB): WAL checkpointed every DerivedCheckpointPages,
 // relaxed sync (the read models can always be rebuilt), temporary data in
-// memory; -bench.cache-mb sets the page cache
-// (32 MiB, as the server's).
+// memory; -bench.cache-mb sets the page cache (by default the server's,
+// sqlite.DerivedCacheMiB).
 func openViews(tb testing.TB, path string) *sql.DB {
 	tb.Helper()
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(wal)&_pragma=busy_timeout(10000)"+
