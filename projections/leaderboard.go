@@ -498,10 +498,7 @@ func (b *lbBatch) flushContribs(ctx context.Context) error {
 
 func (b *lbBatch) credit(metric, memberID, name string, ti teamInfo, at time.Time, amount int64, pos uint64) {
 	a := b.acc
-	m := uint8(0) // MetricRevenue
-	if metric == MetricActivityPoints {
-		m = 1
-	}
+	m := a.intern(metric)
 	subject := a.intern(memberID)
 	none := a.intern("")
 	var team, dept, region uint32
@@ -514,16 +511,16 @@ func (b *lbBatch) credit(metric, memberID, name string, ti teamInfo, at time.Tim
 	}
 	revenue := metric == MetricRevenue
 	for _, per := range a.periods(at) {
-		if a.add(accKey{m, 0, per, none, subject}, amount, pos, name) && revenue {
+		if a.add(accKey{0, m, per, none, subject}, amount, pos, name) && revenue {
 			b.attain[memberPeriod{memberID, a.names[per]}] = struct{}{}
 		}
 		if ti.ID == "" {
 			continue
 		}
-		a.add(accKey{m, 1, per, dept, subject}, amount, pos, name)
-		a.add(accKey{m, 2, per, region, subject}, amount, pos, name)
-		a.add(accKey{m, 3, per, team, subject}, amount, pos, name)
-		if a.add(accKey{m, 4, per, none, team}, amount, pos, tname) && revenue {
+		a.add(accKey{1, m, per, dept, subject}, amount, pos, name)
+		a.add(accKey{2, m, per, region, subject}, amount, pos, name)
+		a.add(accKey{3, m, per, team, subject}, amount, pos, name)
+		if a.add(accKey{4, m, per, none, team}, amount, pos, tname) && revenue {
 			b.teamAttain[memberPeriod{ti.ID, a.names[per]}] = struct{}{}
 		}
 	}

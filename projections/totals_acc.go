@@ -11,7 +11,7 @@ import (
 // the rows are keyed by small interned numbers: hashing and comparing five
 // strings per row cost more than writing the rows.
 type totalsAcc struct {
-	ids   map[string]uint32 // interned strings: member, team, department, region and period ids
+	ids   map[string]uint32 // interned strings: metrics, member, team, department, region and period ids
 	names []string          // ids[names[i]] == i
 	index map[accKey]int32  // rows[index[k]].key == k
 	rows  []accRow          // in the order first touched
@@ -19,8 +19,8 @@ type totalsAcc struct {
 }
 
 type accKey struct {
-	metric, scope            uint8
-	period, scopeID, subject uint32
+	scope                            uint8
+	metric, period, scopeID, subject uint32
 }
 
 type accRow struct {
@@ -35,10 +35,8 @@ type dayKey struct {
 	month, day uint8
 }
 
-var (
-	accMetrics = []string{MetricRevenue, MetricActivityPoints}
-	accScopes  = []string{ScopeCompany, ScopeDepartment, ScopeRegion, ScopeTeam, ScopeTeams}
-)
+// accScopes are the scopes of accKey.scope, in credit's order.
+var accScopes = []string{ScopeCompany, ScopeDepartment, ScopeRegion, ScopeTeam, ScopeTeams}
 
 func newTotalsAcc() *totalsAcc {
 	return &totalsAcc{ids: map[string]uint32{}, index: map[accKey]int32{}, days: map[dayKey][4]uint32{}}
@@ -88,5 +86,5 @@ func (a *totalsAcc) add(k accKey, amount int64, pos uint64, name string) bool {
 
 // totKey returns the strings of a row's key.
 func (a *totalsAcc) totKey(k accKey) (metric, period, scope, scopeID, subject string) {
-	return accMetrics[k.metric], a.names[k.period], accScopes[k.scope], a.names[k.scopeID], a.names[k.subject]
+	return a.names[k.metric], a.names[k.period], accScopes[k.scope], a.names[k.scopeID], a.names[k.subject]
 }
