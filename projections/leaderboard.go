@@ -92,9 +92,7 @@ CREATE TABLE IF NOT EXISTS {p}totals (
 // leaderboardIndexes: the boards read each ranking in order from the
 // covering index totals_rank; Apply uses neither.
 var leaderboardIndexes = []QueryIndex{{"{p}totals_rank", `CREATE INDEX IF NOT EXISTS {p}totals_rank ON {p}totals
-	(metric, period, scope, scope_id, value DESC, raw DESC, reached, name, subject_id)`},
-	// A scorecard lists the events behind a week's or month's figures with it.
-	{"{p}sc_contrib_week", `CREATE INDEX IF NOT EXISTS {p}sc_contrib_week ON {p}sc_contrib (member_id, week)`}}
+	(metric, period, scope, scope_id, value DESC, raw DESC, reached, name, subject_id)`}}
 
 // QueryIndexes implements IndexDeferrer.
 func (*Leaderboard) QueryIndexes() []QueryIndex { return leaderboardIndexes }
@@ -126,7 +124,10 @@ func NewLeaderboard(prefix string) Projector {
 func (*Leaderboard) Name() string { return "leaderboard" }
 
 // Version implements Projector.
-func (*Leaderboard) Version() int { return 8 }
+// Version 9: contributions keyed by member, week and id (v8: member and
+// id), so that a live batch writes to each member's current week instead of
+// to a random page per contribution (the ids the API makes are random).
+func (*Leaderboard) Version() int { return 9 }
 
 // Scorecard returns the scorecard queries over this instance's tables: the
 // leaderboard keeps every member's weekly and monthly cards.
@@ -478,8 +479,8 @@ func (b *lbBatch) flushContribs(ctx context.Context) error {
 	for i, c := range b.pending {
 		if int(n) < len(b.pending) { // an id already counted (a log the domain did not write): rare
 			var first string
-			if _, err := b.s.row(ctx, `SELECT event_id FROM {p}sc_contrib WHERE member_id = ? AND source_id = ?`,
-				[]any{c.member, c.source}, &first); err != nil {
+			if _, err := b.s.row(ctx, `SELECT event_id FROM {p}sc_contrib WHERE member_id = ? AND week = ? AND source_id = ?`,
+				[]any{c.member, weeks[i], c.source}, &first); err != nil {
 				return err
 			}
 			if first != c.eventID {
@@ -531,16 +532,16 @@ func (b *lbBatch) void(ctx context.Context, e Envelope, memberID, sourceID strin
 	if err := b.flushContribs(ctx); err != nil {
 		return err
 	}
-	var metric, teamID, occurred, voidedBy, week, month, source, currency string
+	var metric, teamID, occurred, voidedBy, month, source, currency string
 	var points, amount int64
-	found, err := b.s.row(ctx, `SELECT metric, team_id, occurred_at, points, voided_by, week, month, source, currency, amount
-		FROM {p}sc_contrib WHERE member_id = ? AND source_id = ?`,
-		[]any{memberID, sourceID}, &metric, &teamID, &occurred, &points, &voidedBy, &week, &month, &source, &currency, &amount)
+	week, found, err := b.findContrib(ctx, memberID, sourceID, `metric, team_id, occurred_at, points, voided_by, month, source, currency, amount`,
+		&metric, &teamID, &occurred, &points, &voidedBy, &month, &source, &currency, &amount)
 	if err != nil || !found || voidedBy != "" {
 		return err
 	}
 	b.scores.voided(memberID, week, month)
-	if err := b.s.exec(ctx, `UPDATE {p}sc_contrib SET voided_by = ? WHERE member_id = ? AND source_id = ?`, e.ID, memberID, sourceID); err != nil {
+	if err := b.s.exec(ctx, `UPDATE {p}sc_contrib SET voided_by = ? WHERE member_id = ? AND week = ? AND source_id = ?`,
+		e.ID, memberID, week, sourceID); err != nil {
 		return err
 	}
 	b.addSum(sumKey{memberID, week, month, source, currency}, -amount, -1)
@@ -548,6 +549,27 @@ func (b *lbBatch) void(ctx context.Context, e Envelope, memberID, sourceID strin
 		return nil
 	}
 	return b.recreditOne(ctx, metric, memberID, teamID, "", parseTime(occurred), points, e.Position.Commit)
+}
+
+// findContrib scans cols of a member's contribution by source id into dest
+// and returns its week. Contributions are keyed by member and week, so the
+// member's weeks are probed from the latest back, one seek each: a void is
+// usually of a recent activity.
+func (b *lbBatch) findContrib(ctx context.Context, memberID, sourceID, cols string, dest ...any) (week string, found bool, err error) {
+	below := "\uffff" // after every week's name
+	for {
+		var w sql.NullString
+		if _, err := b.s.row(ctx, `SELECT max(week) FROM {p}sc_contrib WHERE member_id = ? AND week < ?`,
+			[]any{memberID, below}, &w); err != nil || !w.Valid {
+			return "", false, err
+		}
+		found, err := b.s.row(ctx, `SELECT `+cols+` FROM {p}sc_contrib WHERE member_id = ? AND week = ? AND source_id = ?`,
+			[]any{memberID, w.String, sourceID}, dest...)
+		if err != nil || found {
+			return w.String, found, err
+		}
+		below = w.String
+	}
 }
 
 // recreditOne moves amount of a contribution from team from to team to ("":
@@ -587,8 +609,8 @@ func (b *lbBatch) recredit(ctx context.Context, e Envelope, p *domain.MemberTran
 		return err
 	}
 	type row struct {
-		source, metric, team, occurred string
-		amount                         int64
+		source, week, metric, team, occurred string
+		amount                               int64
 	}
 	// Contributions lie in the member's range of the primary key, from the
 	// week of the effective day on.
@@ -596,7 +618,7 @@ func (b *lbBatch) recredit(ctx context.Context, e Envelope, p *domain.MemberTran
 	if d, err := domain.ParseDate(p.EffectiveOn); err == nil {
 		fromWeek = domain.PeriodOf(domain.PeriodWeek, d).String()
 	}
-	rows, err := b.s.query(ctx, `SELECT source_id, metric, team_id, occurred_at, points FROM {p}sc_contrib
+	rows, err := b.s.query(ctx, `SELECT source_id, week, metric, team_id, occurred_at, points FROM {p}sc_contrib
 		WHERE member_id = ? AND week >= ? AND day >= ? AND voided_by = '' AND metric <> ''`, p.MemberID, fromWeek, p.EffectiveOn)
 	if err != nil {
 		return err
@@ -604,7 +626,7 @@ func (b *lbBatch) recredit(ctx context.Context, e Envelope, p *domain.MemberTran
 	var moved []row
 	for rows.Next() {
 		var r row
-		if err := rows.Scan(&r.source, &r.metric, &r.team, &r.occurred, &r.amount); err != nil {
+		if err := rows.Scan(&r.source, &r.week, &r.metric, &r.team, &r.occurred, &r.amount); err != nil {
 			rows.Close()
 			return err
 		}
@@ -628,7 +650,8 @@ func (b *lbBatch) recredit(ctx context.Context, e Envelope, p *domain.MemberTran
 		if err := b.recreditOne(ctx, r.metric, p.MemberID, r.team, ti.ID, at, r.amount, e.Position.Commit); err != nil {
 			return err
 		}
-		if err := b.s.exec(ctx, `UPDATE {p}sc_contrib SET team_id = ? WHERE member_id = ? AND source_id = ?`, ti.ID, p.MemberID, r.source); err != nil {
+		if err := b.s.exec(ctx, `UPDATE {p}sc_contrib SET team_id = ? WHERE member_id = ? AND week = ? AND source_id = ?`,
+			ti.ID, p.MemberID, r.week, r.source); err != nil {
 			return err
 		}
 	}

@@ -295,3 +295,41 @@ func TestRewardRevocationTakesTheMembersOwnReward(t *testing.T) {
 		}
 	}
 }
+
+// A void finds its activity however many weeks back it lies (contributions
+// are keyed by member and week; the member's weeks are probed from the
+// latest back).
+func TestLeaderboardVoidOfAnOlderWeek(t *testing.T) {
+	ctx := context.Background()
+	day := time.Date(2026, 11, 16, 9, 0, 0, 0, time.UTC) // week 47
+	weeksAgo := func(n int) time.Time { return day.AddDate(0, 0, -7*n) }
+	events := payloadEvents(t, day,
+		&domain.TeamFormed{TeamID: "t", Name: "T", Department: "sales", Region: "north"},
+		&domain.MemberJoined{MemberID: "a", DisplayName: "A", Role: "salesperson", TeamID: "t", JoinedOn: "2026-01-05"},
+		&domain.ActivityLogged{ActivityID: "old", MemberID: "a", Kind: "call", Quantity: 1, OccurredAt: weeksAgo(6)},
+		&domain.ActivityLogged{ActivityID: "mid", MemberID: "a", Kind: "call", Quantity: 1, OccurredAt: weeksAgo(3)},
+		&domain.ActivityLogged{ActivityID: "new", MemberID: "a", Kind: "call", Quantity: 1, OccurredAt: day},
+		&domain.ActivityVoided{ActivityID: "old", MemberID: "a", Reason: "typo"},
+		&domain.ActivityVoided{ActivityID: "none", MemberID: "a", Reason: "never logged"},
+	)
+	for _, size := range []int{0, 1} {
+		db := goldenDB(t)
+		lb := projections.NewLeaderboard("lb_").(*projections.Leaderboard)
+		goldenProject(t, db, lb, events, size)
+		got := map[string]string{}
+		for _, w := range []int{6, 3, 0} {
+			period := domain.PeriodOf(domain.PeriodWeek, weeksAgo(w)).String()
+			b, err := lb.Board(ctx, db, projections.BoardQuery{Metric: "activity_points", Period: period, Scope: "company"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range b.Rows {
+				got[period] = r.Value
+			}
+		}
+		want := map[string]string{"2026-W41": "0.0000", "2026-W44": "1.0000", "2026-W47": "1.0000"}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("batches of %d: weekly boards (-want +got):\n%s", size, diff)
+		}
+	}
+}

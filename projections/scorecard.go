@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS {p}sc_contrib (
 	occurred_at TEXT NOT NULL,
 	day TEXT NOT NULL,
 	points INTEGER NOT NULL,
-	PRIMARY KEY (member_id, source_id)
+	PRIMARY KEY (member_id, week, source_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS {p}sc_ratings (
 	event_id TEXT PRIMARY KEY,
