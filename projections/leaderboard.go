@@ -126,7 +126,9 @@ func (*Leaderboard) Name() string { return "leaderboard" }
 // Version implements Projector.
 // Version 9: contributions keyed by member, week and id (v8: member and
 // id), so that a live batch writes to each member's current week instead of
-// to a random page per contribution (the ids the API makes are random).
+// to a random page per contribution (the ids the API makes are random). A
+// member's id is counted once per week: the domain refuses it twice
+// altogether, so only a log it did not write can repeat it in another week.
 func (*Leaderboard) Version() int { return 9 }
 
 // Scorecard returns the scorecard queries over this instance's tables: the
