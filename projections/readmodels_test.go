@@ -235,14 +235,16 @@ func TestLeaderboardCountsActivityIDsPerMember(t *testing.T) {
 }
 
 // A void marks the voiding member's own activity in the audit trail, not
-// another member's activity with the same id.
+// another member's activity with the same id, however many weeks back.
 func TestAuditVoidMarksTheMembersOwnActivity(t *testing.T) {
 	ctx := context.Background()
 	day := time.Date(2026, 11, 16, 9, 0, 0, 0, time.UTC)
 	events := payloadEvents(t, day,
-		&domain.ActivityLogged{ActivityID: "x", MemberID: "a", Kind: "call", Quantity: 1, OccurredAt: day},
+		&domain.ActivityLogged{ActivityID: "x", MemberID: "a", Kind: "call", Quantity: 1, OccurredAt: day.AddDate(0, 0, -42)},
 		&domain.ActivityLogged{ActivityID: "x", MemberID: "b", Kind: "call", Quantity: 1, OccurredAt: day},
+		&domain.ActivityLogged{ActivityID: "y", MemberID: "a", Kind: "call", Quantity: 1, OccurredAt: day},
 		&domain.ActivityVoided{ActivityID: "x", MemberID: "b", Reason: "typo"},
+		&domain.ActivityVoided{ActivityID: "x", MemberID: "a", Reason: "six weeks late"},
 	)
 	for _, size := range []int{0, 1} {
 		db := goldenDB(t)
@@ -252,18 +254,19 @@ func TestAuditVoidMarksTheMembersOwnActivity(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := map[string][]string{}
-		voids := ""
+		voidedBy := map[string][]string{}
+		voids := map[string]string{}
 		for _, e := range page.Items {
-			if e.Type == "ActivityLogged.v1" {
-				got[e.MemberID] = e.VoidedBy
-			} else {
-				voids = e.Voids
-			}
+			voidedBy[e.ID], voids[e.ID] = e.VoidedBy, e.Voids
 		}
-		want := map[string][]string{"a": nil, "b": {events[2].ID}}
-		if diff := cmp.Diff(want, got); diff != "" || voids != events[1].ID {
-			t.Errorf("batches of %d: voided_by (-want +got):\n%s; the void names %q, want %q", size, diff, voids, events[1].ID)
+		id := func(i int) string { return events[i].ID }
+		wantBy := map[string][]string{id(0): {id(4)}, id(1): {id(3)}, id(2): nil, id(3): nil, id(4): nil}
+		wantVoids := map[string]string{id(0): "", id(1): "", id(2): "", id(3): id(1), id(4): id(0)}
+		if diff := cmp.Diff(wantBy, voidedBy); diff != "" {
+			t.Errorf("batches of %d: voided_by (-want +got):\n%s", size, diff)
+		}
+		if diff := cmp.Diff(wantVoids, voids); diff != "" {
+			t.Errorf("batches of %d: voids (-want +got):\n%s", size, diff)
 		}
 	}
 }
