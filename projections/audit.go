@@ -29,12 +29,11 @@ CREATE TABLE IF NOT EXISTS {p}audit (
 	data TEXT NOT NULL,
 	member_id TEXT NOT NULL,
 	source_id TEXT NOT NULL,
-	source_week TEXT NOT NULL DEFAULT '',
 	voids TEXT NOT NULL DEFAULT '',
 	voided_by TEXT NOT NULL DEFAULT '',
 	PRIMARY KEY (position_commit, position_prepare)
 );
-CREATE INDEX IF NOT EXISTS {p}audit_source ON {p}audit (member_id, source_week, source_id) WHERE source_id <> ''
+CREATE INDEX IF NOT EXISTS {p}audit_source ON {p}audit (source_id) WHERE source_id <> ''
 `
 
 // auditIndexes serve the trail's filters; Apply does not use them.
@@ -65,9 +64,8 @@ func (*Audit) Name() string { return "audit" }
 
 // Version implements Projector. Version 2: a void marks the voiding
 // member's own activity, sale or reward (version 1 marked the first row
-// with that id, whichever member's). Version 3: found through an index keyed
-// by member, week and id (see weeksBack) instead of by id.
-func (*Audit) Version() int { return 3 }
+// with that id, whichever member's).
+func (*Audit) Version() int { return 2 }
 
 // Setup implements Projector.
 func (p *Audit) Setup(ctx context.Context, tx *sql.Tx) error {
@@ -79,8 +77,7 @@ func (p *Audit) Apply(ctx context.Context, tx *sql.Tx, batch []Envelope) error {
 	s := newStmts(tx, p.prefix)
 	defer s.close()
 	rows := &rowBuffer{head: `INSERT OR IGNORE INTO {p}audit (position_commit, position_prepare, event_id, type, stream, revision,
-		occurred_at, recorded_at, actor, correlation_id, causation_id, prev_hash, hash, data, member_id, source_id, source_week,
-		voids) VALUES `, cols: 18}
+		occurred_at, recorded_at, actor, correlation_id, causation_id, prev_hash, hash, data, member_id, source_id, voids) VALUES `, cols: 17}
 	for _, e := range batch {
 		if err := p.apply(ctx, s, rows, e); err != nil {
 			return fmt.Errorf("audit: event %s (%s): %w", e.ID, e.Type, err)
@@ -177,13 +174,8 @@ func (p *Audit) apply(ctx context.Context, s *stmts, rows *rowBuffer, e Envelope
 		// per member only: the member's own row is the one voided.
 		var orig string
 		var oc, op int64
-		_, found, err := weeksBack(ctx, s, `SELECT max(source_week) FROM {p}audit
-			WHERE member_id = ? AND source_week < ? AND source_id <> ''`, memberID,
-			func(week string) (bool, error) {
-				return s.row(ctx, `SELECT event_id, position_commit, position_prepare FROM {p}audit
-					WHERE member_id = ? AND source_week = ? AND source_id = ? AND source_id <> ''
-					ORDER BY position_commit LIMIT 1`, []any{memberID, week, t}, &orig, &oc, &op)
-			})
+		found, err := s.row(ctx, `SELECT event_id, position_commit, position_prepare FROM {p}audit
+			WHERE source_id = ? AND source_id <> '' AND member_id = ? ORDER BY position_commit LIMIT 1`, []any{t, memberID}, &orig, &oc, &op)
 		if err != nil {
 			return err
 		}
@@ -197,21 +189,7 @@ func (p *Audit) apply(ctx context.Context, s *stmts, rows *rowBuffer, e Envelope
 	}
 	return rows.add(ctx, s, int64(e.Position.Commit), int64(e.Position.Prepare), e.ID, e.Type, e.Stream, int64(e.Revision),
 		fmtTime(e.OccurredAt), fmtTime(e.RecordedAt), e.Actor, e.CorrelationID, e.CausationID, e.PrevHash, e.Hash,
-		string(e.Data), memberID, source, sourceWeek(e), voids)
-}
-
-// sourceWeek is the week an activity, sale or reward is filed under in the
-// index audit_source: that of the time it occurred ("" for other events).
-func sourceWeek(e Envelope) string {
-	switch ev := e.Payload.(type) {
-	case *domain.ActivityLogged:
-		return domain.PeriodOf(domain.PeriodWeek, ev.OccurredAt).String()
-	case *domain.SaleClosed:
-		return domain.PeriodOf(domain.PeriodWeek, ev.OccurredAt).String()
-	case *domain.RewardGranted:
-		return domain.PeriodOf(domain.PeriodWeek, e.OccurredAt).String()
-	}
-	return ""
+		string(e.Data), memberID, source, voids)
 }
 
 // AuditQuery filters the trail; every non-empty field must match. Type

@@ -554,13 +554,24 @@ func (b *lbBatch) void(ctx context.Context, e Envelope, memberID, sourceID strin
 }
 
 // findContrib scans cols of a member's contribution by source id into dest
-// and returns its week (see weeksBack).
+// and returns its week. Contributions are keyed by member and week, so the
+// member's weeks are probed from the latest back, one seek each: a void is
+// usually of a recent activity.
 func (b *lbBatch) findContrib(ctx context.Context, memberID, sourceID, cols string, dest ...any) (week string, found bool, err error) {
-	return weeksBack(ctx, b.s, `SELECT max(week) FROM {p}sc_contrib WHERE member_id = ? AND week < ?`, memberID,
-		func(week string) (bool, error) {
-			return b.s.row(ctx, `SELECT `+cols+` FROM {p}sc_contrib WHERE member_id = ? AND week = ? AND source_id = ?`,
-				[]any{memberID, week, sourceID}, dest...)
-		})
+	below := "\uffff" // after every week's name
+	for {
+		var w sql.NullString
+		if _, err := b.s.row(ctx, `SELECT max(week) FROM {p}sc_contrib WHERE member_id = ? AND week < ?`,
+			[]any{memberID, below}, &w); err != nil || !w.Valid {
+			return "", false, err
+		}
+		found, err := b.s.row(ctx, `SELECT `+cols+` FROM {p}sc_contrib WHERE member_id = ? AND week = ? AND source_id = ?`,
+			[]any{memberID, w.String, sourceID}, dest...)
+		if err != nil || found {
+			return w.String, found, err
+		}
+		below = w.String
+	}
 }
 
 // recreditOne moves amount of a contribution from team from to team to ("":

@@ -286,26 +286,3 @@ func applyEach(ctx context.Context, tx *sql.Tx, prefix, name string, batch []Env
 	}
 	return savePosition(ctx, s, batch)
 }
-
-// weeksBack finds a member's row among rows keyed by member and week: it
-// calls probe with the member's weeks from the latest back, one seek each,
-// until probe finds the row, and returns its week. latest is the query of the
-// greatest week of the member's rows below a week (NULL: none); its
-// arguments are the member and that week. Rows are keyed so because the ids
-// they are looked up by (activity and sale ids the API makes) are random:
-// keyed by member and id, every insert would land on a random page of a big
-// table, while a void, the lookup, is rare and usually of a recent week.
-func weeksBack(ctx context.Context, s *stmts, latest, memberID string, probe func(week string) (bool, error)) (string, bool, error) {
-	below := "\uffff" // after every week's name
-	for {
-		var w sql.NullString
-		if _, err := s.row(ctx, latest, []any{memberID, below}, &w); err != nil || !w.Valid {
-			return "", false, err
-		}
-		found, err := probe(w.String)
-		if err != nil || found {
-			return w.String, found, err
-		}
-		below = w.String
-	}
-}
