@@ -198,6 +198,25 @@ func payloadEvents(tb testing.TB, at time.Time, ps ...domain.Payload) []projecti
 	return out
 }
 
+// call is a member's call activity (1 point under rule set v1).
+func call(member, id string, at time.Time) *domain.ActivityLogged {
+	return &domain.ActivityLogged{ActivityID: id, MemberID: member, Kind: "call", Quantity: 1, OccurredAt: at}
+}
+
+// voided is the void of a member's activity.
+func voided(member, id, reason string) *domain.ActivityVoided {
+	return &domain.ActivityVoided{ActivityID: id, MemberID: member, Reason: reason}
+}
+
+// projected applies events to p on a fresh in-memory database, in batches
+// of size (all at once for 0), and returns the database.
+func projected(t *testing.T, p projections.Projector, events []projections.Envelope, size int) *sql.DB {
+	t.Helper()
+	db := goldenDB(t)
+	goldenProject(t, db, p, events, size)
+	return db
+}
+
 // Activity ids are unique per member (the domain refuses a member's id
 // twice, not another member's): the same id logged by two members counts for
 // both, a member's repeated id counts once, and a void voids the member's own.
@@ -208,17 +227,16 @@ func TestLeaderboardCountsActivityIDsPerMember(t *testing.T) {
 		&domain.TeamFormed{TeamID: "t", Name: "T", Department: "sales", Region: "north"},
 		&domain.MemberJoined{MemberID: "a", DisplayName: "A", Role: "salesperson", TeamID: "t", JoinedOn: "2026-11-01"},
 		&domain.MemberJoined{MemberID: "b", DisplayName: "B", Role: "salesperson", TeamID: "t", JoinedOn: "2026-11-01"},
-		&domain.ActivityLogged{ActivityID: "x", MemberID: "a", Kind: "call", Quantity: 1, OccurredAt: day},
-		&domain.ActivityLogged{ActivityID: "x", MemberID: "b", Kind: "call", Quantity: 1, OccurredAt: day},
-		&domain.ActivityLogged{ActivityID: "x", MemberID: "a", Kind: "call", Quantity: 1, OccurredAt: day},
-		&domain.ActivityLogged{ActivityID: "y", MemberID: "a", Kind: "call", Quantity: 1, OccurredAt: day},
-		&domain.ActivityVoided{ActivityID: "y", MemberID: "a", Reason: "typo"},
-		&domain.ActivityLogged{ActivityID: "y", MemberID: "b", Kind: "call", Quantity: 1, OccurredAt: day},
+		call("a", "x", day),
+		call("b", "x", day),
+		call("a", "x", day),
+		call("a", "y", day),
+		voided("a", "y", "typo"),
+		call("b", "y", day),
 	)
 	for _, size := range []int{0, 1, 4} {
-		db := goldenDB(t)
 		lb := projections.NewLeaderboard("lb_").(*projections.Leaderboard)
-		goldenProject(t, db, lb, events, size)
+		db := projected(t, lb, events, size)
 		b, err := lb.Board(ctx, db, projections.BoardQuery{Metric: "activity_points", Period: "2026-W47", Scope: "company"})
 		if err != nil {
 			t.Fatal(err)
@@ -240,16 +258,15 @@ func TestAuditVoidMarksTheMembersOwnActivity(t *testing.T) {
 	ctx := context.Background()
 	day := time.Date(2026, 11, 16, 9, 0, 0, 0, time.UTC)
 	events := payloadEvents(t, day,
-		&domain.ActivityLogged{ActivityID: "x", MemberID: "a", Kind: "call", Quantity: 1, OccurredAt: day.AddDate(0, 0, -42)},
-		&domain.ActivityLogged{ActivityID: "x", MemberID: "b", Kind: "call", Quantity: 1, OccurredAt: day},
-		&domain.ActivityLogged{ActivityID: "y", MemberID: "a", Kind: "call", Quantity: 1, OccurredAt: day},
-		&domain.ActivityVoided{ActivityID: "x", MemberID: "b", Reason: "typo"},
-		&domain.ActivityVoided{ActivityID: "x", MemberID: "a", Reason: "six weeks late"},
+		call("a", "x", day.AddDate(0, 0, -42)),
+		call("b", "x", day),
+		call("a", "y", day),
+		voided("b", "x", "typo"),
+		voided("a", "x", "six weeks late"),
 	)
 	for _, size := range []int{0, 1} {
-		db := goldenDB(t)
 		au := projections.NewAudit("au_").(*projections.Audit)
-		goldenProject(t, db, au, events, size)
+		db := projected(t, au, events, size)
 		page, err := au.Trail(ctx, db, projections.AuditQuery{})
 		if err != nil {
 			t.Fatal(err)
@@ -282,9 +299,8 @@ func TestRewardRevocationTakesTheMembersOwnReward(t *testing.T) {
 		&domain.RewardRevoked{RewardID: "r1", MemberID: "a", Reason: domain.RevokeCorrection},
 	)
 	for _, size := range []int{0, 1} {
-		db := goldenDB(t)
 		rw := projections.NewRewards("rw_").(*projections.Rewards)
-		goldenProject(t, db, rw, events, size)
+		db := projected(t, rw, events, size)
 		page, err := rw.Rewards(ctx, db, projections.RewardQuery{MemberID: "a"})
 		if err != nil {
 			t.Fatal(err)
@@ -309,16 +325,15 @@ func TestLeaderboardVoidOfAnOlderWeek(t *testing.T) {
 	events := payloadEvents(t, day,
 		&domain.TeamFormed{TeamID: "t", Name: "T", Department: "sales", Region: "north"},
 		&domain.MemberJoined{MemberID: "a", DisplayName: "A", Role: "salesperson", TeamID: "t", JoinedOn: "2026-01-05"},
-		&domain.ActivityLogged{ActivityID: "old", MemberID: "a", Kind: "call", Quantity: 1, OccurredAt: weeksAgo(6)},
-		&domain.ActivityLogged{ActivityID: "mid", MemberID: "a", Kind: "call", Quantity: 1, OccurredAt: weeksAgo(3)},
-		&domain.ActivityLogged{ActivityID: "new", MemberID: "a", Kind: "call", Quantity: 1, OccurredAt: day},
-		&domain.ActivityVoided{ActivityID: "old", MemberID: "a", Reason: "typo"},
-		&domain.ActivityVoided{ActivityID: "none", MemberID: "a", Reason: "never logged"},
+		call("a", "old", weeksAgo(6)),
+		call("a", "mid", weeksAgo(3)),
+		call("a", "new", day),
+		voided("a", "old", "typo"),
+		voided("a", "none", "never logged"),
 	)
 	for _, size := range []int{0, 1} {
-		db := goldenDB(t)
 		lb := projections.NewLeaderboard("lb_").(*projections.Leaderboard)
-		goldenProject(t, db, lb, events, size)
+		db := projected(t, lb, events, size)
 		got := map[string]string{}
 		for _, w := range []int{6, 3, 0} {
 			period := domain.PeriodOf(domain.PeriodWeek, weeksAgo(w)).String()
