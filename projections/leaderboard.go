@@ -451,22 +451,16 @@ func (b *lbBatch) flushContribs(ctx context.Context) error {
 	if len(b.pending) == 0 {
 		return nil
 	}
-	var sb strings.Builder
-	sb.WriteString(`INSERT OR IGNORE INTO {p}sc_contrib (source_id, member_id, week, month, source, currency, amount, event_id,
-		metric, team_id, occurred_at, day, points) VALUES `)
 	args := make([]any, 0, 13*len(b.pending))
 	weeks := make([]string, len(b.pending))
 	months := make([]string, len(b.pending))
 	for i, c := range b.pending {
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 		weeks[i], months[i] = domain.PeriodOf(domain.PeriodWeek, c.at).String(), domain.PeriodOf(domain.PeriodMonth, c.at).String()
 		args = append(args, c.source, c.member, weeks[i], months[i],
 			c.kind, c.currency, c.quantity, c.eventID, c.metric, c.ti.ID, fmtTime(c.at), fmtDay(c.at), c.amount)
 	}
-	st, err := b.s.get(ctx, sb.String())
+	st, err := b.s.get(ctx, valuesSQL(`INSERT OR IGNORE INTO {p}sc_contrib (source_id, member_id, week, month, source, currency,
+		amount, event_id, metric, team_id, occurred_at, day, points) VALUES `, 13, len(b.pending), ""))
 	if err != nil {
 		return err
 	}
@@ -760,34 +754,17 @@ func (b *lbBatch) scoreRows(ctx context.Context, metric, memberID, period string
 	return b.s.exec(ctx, insertTotals(len(scopes)), args...)
 }
 
+const totalsInsert = `INSERT INTO {p}totals (metric, period, scope, scope_id, subject_id, value, raw, reached, name) VALUES `
+
 // insertTotals is the statement inserting n rows into totals.
-func insertTotals(n int) string {
-	var sb strings.Builder
-	sb.WriteString(`INSERT INTO {p}totals (metric, period, scope, scope_id, subject_id, value, raw, reached, name) VALUES `)
-	for i := range n {
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
-	}
-	return sb.String()
-}
+func insertTotals(n int) string { return valuesSQL(totalsInsert, 9, n, "") }
 
 const upsertChunk = 100
 
 // upsertTotals is the statement adding n rows of deltas to totals.
 func upsertTotals(n int) string {
-	var sb strings.Builder
-	sb.WriteString(`INSERT INTO {p}totals (metric, period, scope, scope_id, subject_id, value, raw, reached, name) VALUES `)
-	for i := range n {
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
-	}
-	sb.WriteString(` ON CONFLICT (metric, period, subject_id, scope, scope_id) DO UPDATE SET
+	return valuesSQL(totalsInsert, 9, n, ` ON CONFLICT (metric, period, subject_id, scope, scope_id) DO UPDATE SET
 		value = value + excluded.value, raw = raw + excluded.raw, reached = excluded.reached, name = excluded.name`)
-	return sb.String()
 }
 
 // memberAttainment recomputes a member's attainment rows of one period from

@@ -256,20 +256,27 @@ func (r *rowBuffer) flush(ctx context.Context, s *stmts) error {
 	if r.n == 0 {
 		return nil
 	}
+	err := s.exec(ctx, valuesSQL(r.head, r.cols, r.n, r.tail), r.args...)
+	clear(r.args)
+	r.args, r.n = r.args[:0], 0
+	return err
+}
+
+// valuesSQL is a multi-row statement: head ("INSERT … VALUES "), n rows of
+// cols placeholders, then tail (an ON CONFLICT clause, or "").
+func valuesSQL(head string, cols, n int, tail string) string {
+	row := "(?" + strings.Repeat(", ?", cols-1) + ")"
 	var sb strings.Builder
-	sb.WriteString(r.head)
-	row := "(?" + strings.Repeat(", ?", r.cols-1) + ")"
-	for i := range r.n {
+	sb.Grow(len(head) + n*(len(row)+2) + len(tail))
+	sb.WriteString(head)
+	for i := range n {
 		if i > 0 {
 			sb.WriteString(", ")
 		}
 		sb.WriteString(row)
 	}
-	sb.WriteString(r.tail)
-	err := s.exec(ctx, sb.String(), r.args...)
-	clear(r.args)
-	r.args, r.n = r.args[:0], 0
-	return err
+	sb.WriteString(tail)
+	return sb.String()
 }
 
 // applyEach is the Apply of a read model that folds events one at a time:
