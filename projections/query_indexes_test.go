@@ -36,8 +36,7 @@ func TestCatchUpBuildsMissingQueryIndexes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := &sliceLog{}
-	log.add(activities(t, 1, 20)...)
+	log := activityLog(t, 20)
 	if err := r.CatchUp(ctx, log); err != nil {
 		t.Fatal(err)
 	}
@@ -65,8 +64,7 @@ func TestCatchUpBuildsMissingQueryIndexes(t *testing.T) {
 // a snapshot both have them.
 func TestAsOfViewsHaveTheirQueryIndexes(t *testing.T) {
 	ctx := context.Background()
-	log := &sliceLog{}
-	log.add(activities(t, 1, 40)...)
+	log := activityLog(t, 40)
 	a := newTestAsOf(t, log, 10, 1, projections.NewLeaderboard)
 	start := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 	for _, minutes := range []int{35, 25} { // the second starts from the snapshot at 20 events

@@ -110,6 +110,23 @@ func activity(tb testing.TB, pos uint64) domain.Event {
 	}
 }
 
+// failAt is a tally failure hook that fails with err at position pos.
+func failAt(pos uint64, err error) func(projections.Envelope) error {
+	return func(e projections.Envelope) error {
+		if e.Position == domain.Seq(pos) {
+			return err
+		}
+		return nil
+	}
+}
+
+// activityLog is a log of n activities (activity at positions 1…n).
+func activityLog(tb testing.TB, n uint64) *sliceLog {
+	l := &sliceLog{}
+	l.add(activities(tb, 1, n)...)
+	return l
+}
+
 func activities(tb testing.TB, from, to uint64) []domain.Event {
 	var out []domain.Event
 	for p := from; p <= to; p++ {
@@ -156,7 +173,13 @@ func (l *sliceLog) ReadAll(ctx context.Context, after domain.Position) iter.Seq2
 
 func newRunner(tb testing.TB, db *sql.DB, fs ...projections.Factory) *projections.Runner {
 	tb.Helper()
-	r, err := projections.NewRunner(context.Background(), projections.RunnerConfig{DB: db, Projections: fs, BatchSize: 7})
+	return newRunnerBatch(tb, db, 7, fs...)
+}
+
+// newRunnerBatch is newRunner with replay transactions of batch events.
+func newRunnerBatch(tb testing.TB, db *sql.DB, batch int, fs ...projections.Factory) *projections.Runner {
+	tb.Helper()
+	r, err := projections.NewRunner(context.Background(), projections.RunnerConfig{DB: db, Projections: fs, BatchSize: batch})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -197,12 +220,7 @@ func TestApply(t *testing.T) {
 	t.Run("a failing batch leaves rows and checkpoint as they were", func(t *testing.T) {
 		db := openDB(t)
 		boom := errors.New("boom")
-		r := newRunner(t, db, tallyFactory(1, func(e projections.Envelope) error {
-			if e.Position == domain.Seq(5) {
-				return boom
-			}
-			return nil
-		}))
+		r := newRunner(t, db, tallyFactory(1, failAt(5, boom)))
 		if err := r.Apply(ctx, "tally", activities(t, 1, 3)); err != nil {
 			t.Fatal(err)
 		}
@@ -257,8 +275,7 @@ func TestReopen(t *testing.T) {
 	})
 	t.Run("a new version starts from scratch in fresh tables", func(t *testing.T) {
 		db := openDB(t)
-		log := &sliceLog{}
-		log.add(activities(t, 1, 20)...)
+		log := activityLog(t, 20)
 		r := newRunner(t, db, tallyFactory(1, nil))
 		if err := r.CatchUp(ctx, log); err != nil {
 			t.Fatal(err)
@@ -335,8 +352,7 @@ func TestRebuild(t *testing.T) {
 	ctx := context.Background()
 	t.Run("swaps to fresh tables holding the whole log", func(t *testing.T) {
 		db := openDB(t)
-		log := &sliceLog{}
-		log.add(activities(t, 1, 50)...)
+		log := activityLog(t, 50)
 		r := newRunner(t, db, tallyFactory(1, nil))
 		// The serving instance saw only part of the log.
 		if err := r.Apply(ctx, "tally", activities(t, 1, 30)); err != nil {
@@ -371,8 +387,7 @@ func TestRebuild(t *testing.T) {
 	})
 	t.Run("with live writes meanwhile, ends equal to the log", func(t *testing.T) {
 		db := openDB(t)
-		log := &sliceLog{}
-		log.add(activities(t, 1, 200)...)
+		log := activityLog(t, 200)
 		r := newRunner(t, db, tallyFactory(1, nil))
 		if err := r.CatchUp(ctx, log); err != nil {
 			t.Fatal(err)
@@ -405,8 +420,7 @@ func TestRebuild(t *testing.T) {
 	})
 	t.Run("a failing rebuild leaves the serving instance", func(t *testing.T) {
 		db := openDB(t)
-		log := &sliceLog{}
-		log.add(activities(t, 1, 30)...)
+		log := activityLog(t, 30)
 		var failing bool
 		r := newRunner(t, db, tallyFactory(1, func(e projections.Envelope) error {
 			if failing && e.Position == domain.Seq(20) {
@@ -457,8 +471,7 @@ func TestMarkStuck(t *testing.T) {
 func TestDropRetiredForgetsUnregisteredReadModels(t *testing.T) {
 	ctx := context.Background()
 	db := openDB(t)
-	log := &sliceLog{}
-	log.add(activities(t, 1, 5)...)
+	log := activityLog(t, 5)
 	r1, err := projections.NewRunner(ctx, projections.RunnerConfig{DB: db,
 		Projections: []projections.Factory{tallyFactory(1, nil), projections.NewHonour}})
 	if err != nil {
@@ -510,8 +523,7 @@ func TestDropRetiredForgetsUnregisteredReadModels(t *testing.T) {
 func TestQueryIndexesAfterReplayAndAtStart(t *testing.T) {
 	ctx := context.Background()
 	db := openDB(t)
-	log := &sliceLog{}
-	log.add(activities(t, 1, 20)...)
+	log := activityLog(t, 20)
 	open := func() *projections.Runner {
 		r, err := projections.NewRunner(ctx, projections.RunnerConfig{DB: db, BatchSize: 7,
 			Projections: []projections.Factory{projections.NewAudit, projections.NewLeaderboard}})
@@ -587,8 +599,7 @@ func (l brokenLog) ReadAll(ctx context.Context, after domain.Position) iter.Seq2
 // more), and the next replay goes on from there.
 func TestCatchUpStopsAtAReadError(t *testing.T) {
 	ctx := context.Background()
-	log := &sliceLog{}
-	log.add(activities(t, 1, 3000)...)
+	log := activityLog(t, 3000)
 	db := openDB(t)
 	r := newRunner(t, db, tallyFactory(1, nil))
 	err := r.CatchUp(ctx, brokenLog{log: log, until: 2000})
@@ -614,13 +625,9 @@ func TestCatchUpStopsAtAReadError(t *testing.T) {
 // events in several Apply calls: all of them, once each, in order.
 func TestCatchUpLongTransaction(t *testing.T) {
 	ctx := context.Background()
-	log := &sliceLog{}
-	log.add(activities(t, 1, 20000)...)
+	log := activityLog(t, 20000)
 	db := openDB(t)
-	r, err := projections.NewRunner(ctx, projections.RunnerConfig{DB: db, Projections: []projections.Factory{tallyFactory(1, nil)}, BatchSize: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newRunnerBatch(t, db, 1<<20, tallyFactory(1, nil))
 	if err := r.CatchUp(ctx, log); err != nil {
 		t.Fatal(err)
 	}
@@ -636,16 +643,10 @@ func TestCatchUpLongTransaction(t *testing.T) {
 // too.
 func TestCatchUpFailureLeavesNoReader(t *testing.T) {
 	ctx := context.Background()
-	log := &sliceLog{}
-	log.add(activities(t, 1, 5000)...)
+	log := activityLog(t, 5000)
 	db := openDB(t)
 	boom := errors.New("boom")
-	r := newRunner(t, db, tallyFactory(1, func(e projections.Envelope) error {
-		if e.Position == domain.Seq(700) {
-			return boom
-		}
-		return nil
-	}))
+	r := newRunner(t, db, tallyFactory(1, failAt(700, boom)))
 	before := runtime.NumGoroutine()
 	for range 5 {
 		if err := r.CatchUp(ctx, log); !errors.Is(err, boom) {
