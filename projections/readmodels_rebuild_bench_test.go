@@ -34,6 +34,7 @@ var (
 	rebuildDump    = flag.String("rebuild.dump", "", "BenchmarkRebuildAll writes every table of the rebuilt database, sorted, to this file")
 	rebuildPragmas = flag.String("rebuild.pragmas", "busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-16384)&_pragma=temp_store(MEMORY)",
 		"pragmas of the read-model database of BenchmarkRebuildAll (the _pragma values of its DSN, joined by &_pragma=)")
+	rebuildOnly  = flag.String("rebuild.only", "", "comma-separated read models BenchmarkRebuildAll rebuilds (empty: all)")
 	rebuildBatch = flag.Int("rebuild.batch", 0, "events per transaction in BenchmarkRebuildAll (0: the runner's default)")
 )
 
@@ -179,7 +180,7 @@ func BenchmarkRebuildAll(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		r, err := projections.NewRunner(ctx, projections.RunnerConfig{DB: db, Projections: projections.All(), BatchSize: *rebuildBatch})
+		r, err := projections.NewRunner(ctx, projections.RunnerConfig{DB: db, Projections: rebuildSet(b), BatchSize: *rebuildBatch})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -199,6 +200,23 @@ func BenchmarkRebuildAll(b *testing.B) {
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MB")
 	b.ReportMetric(float64(n), "events")
+}
+
+// rebuildSet returns the factories named by -rebuild.only (all when empty).
+func rebuildSet(tb testing.TB) []projections.Factory {
+	if *rebuildOnly == "" {
+		return projections.All()
+	}
+	var out []projections.Factory
+	for _, f := range projections.All() {
+		if slices.Contains(strings.Split(*rebuildOnly, ","), f("").Name()) {
+			out = append(out, f)
+		}
+	}
+	if len(out) == 0 {
+		tb.Fatalf("-rebuild.only %q names no read model", *rebuildOnly)
+	}
+	return out
 }
 
 // dumpTables writes every row of every table of db, one line each, sorted,
