@@ -236,9 +236,33 @@ func (v *AsOfView) close() {
 // once); At then returns ctx's error. Requests for the same set of events
 // and read models share one build.
 func (a *AsOf) At(ctx context.Context, t time.Time, names ...string) (*AsOfView, func(), error) {
+	return a.AtScope(ctx, t, AsOfScope{}, names...)
+}
+
+// AsOfScope narrows an as-of view to what some queries read (LeaderboardScope:
+// one period of the boards and cards): its replay skips the events that
+// cannot change their answers, so that it reads the log up to t but applies
+// only a part of it. A view built with a scope answers only the queries its
+// scope was made for. Views and snapshots of different scopes are kept apart.
+type AsOfScope struct {
+	// Key names the scope in the caches ("" only for the zero scope).
+	Key string
+	// Keep reports whether the replay applies an event; nil keeps every one.
+	Keep func(domain.Event) bool
+}
+
+// AtScope is At for the queries of scope alone (see AsOfScope).
+func (a *AsOf) AtScope(ctx context.Context, t time.Time, scope AsOfScope, names ...string) (*AsOfView, func(), error) {
 	models, err := a.models(names)
 	if err != nil {
 		return nil, nil, err
+	}
+	if scope.Keep != nil {
+		if scope.Key == "" {
+			return nil, nil, errors.New("projections: as-of: a scope that skips events needs a key")
+		}
+		models.key += "@" + scope.Key
+		models.keep = scope.Keep
 	}
 	if err := a.index(ctx); err != nil {
 		return nil, nil, err
@@ -274,14 +298,15 @@ func (a *AsOf) At(ctx context.Context, t time.Time, names ...string) (*AsOfView,
 		return v, a.releaser(v), nil
 	}
 	// Evicted already (a tiny cache under heavy use): build it again.
-	return a.At(ctx, t, names...)
+	return a.AtScope(ctx, t, scope, names...)
 }
 
-// modelSet is the read models of a view: their factories and a key naming
-// them.
+// modelSet is the read models of a view: their factories, the events they
+// are replayed (AsOfScope) and a key naming both.
 type modelSet struct {
 	factories []Factory
-	key       string // sorted names, comma-separated; "" for all
+	key       string                  // sorted names, comma-separated ("" for all), then "@" and the scope's key
+	keep      func(domain.Event) bool // nil: every event
 }
 
 // models returns the factories of the named read models (all when none is
@@ -483,7 +508,7 @@ func (a *AsOf) buildView(ctx context.Context, t time.Time, set eventSet) (v *AsO
 		for next := (from/every + 1) * every; next <= set.prefix; next += every {
 			// The query indexes are built once, by the last CatchUp below;
 			// snapshots are taken without them.
-			if err := r.catchUpUnindexed(ctx, boundedLog{log: a.cfg.Log, upTo: a.positionAt(next), until: t}); err != nil {
+			if err := r.catchUpUnindexed(ctx, boundedLog{log: a.cfg.Log, upTo: a.positionAt(next), until: t, keep: set.models.keep}); err != nil {
 				return nil, err
 			}
 			if err := a.takeSnapshot(ctx, next, set.models.key, db); err != nil {
@@ -493,8 +518,14 @@ func (a *AsOf) buildView(ctx context.Context, t time.Time, set eventSet) (v *AsO
 	}
 	// The rest of the set: the prefix's tail and the stragglers; then the
 	// query indexes (CatchUp builds those missing even with nothing to read).
-	if err := r.CatchUp(ctx, boundedLog{log: a.cfg.Log, upTo: set.last, until: t}); err != nil {
+	if err := r.CatchUp(ctx, boundedLog{log: a.cfg.Log, upTo: set.last, until: t, keep: set.models.keep}); err != nil {
 		return nil, err
+	}
+	if set.models.keep != nil && !set.last.IsZero() {
+		// The view reflects every event up to set.last, those its scope skipped included.
+		if err := r.passTo(ctx, set.last); err != nil {
+			return nil, err
+		}
 	}
 	return &AsOfView{runner: r, db: db, release: release, key: set.key, position: set.last, events: set.count,
 		prefix: set.prefix, pure: len(set.stragglers) == 0, models: set.models.key}, nil
@@ -564,11 +595,13 @@ func (a *AsOf) takeSnapshot(ctx context.Context, n int, models string, db *sql.D
 }
 
 // boundedLog is the log as known at until: events recorded after until are
-// skipped, and reading stops after upTo.
+// skipped, as are those keep (when set) refuses, and reading stops after
+// upTo.
 type boundedLog struct {
 	log   EventLog
 	upTo  domain.Position
 	until time.Time
+	keep  func(domain.Event) bool
 }
 
 func (l boundedLog) ReadAll(ctx context.Context, after domain.Position) iter.Seq2[domain.Event, error] {
@@ -584,7 +617,10 @@ func (l boundedLog) ReadAll(ctx context.Context, after domain.Position) iter.Seq
 			if l.upTo.Less(e.Position) {
 				return
 			}
-			if e.RecordedAt.After(l.until) {
+			if e.RecordedAt.After(l.until) || (l.keep != nil && !l.keep(e)) {
+				if e.Position == l.upTo {
+					return
+				}
 				continue
 			}
 			if !yield(e, nil) {

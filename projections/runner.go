@@ -1089,6 +1089,42 @@ func (r *Runner) replayIndexed(ctx context.Context, log EventLog, insts []*insta
 	return last, r.queryIndexes(ctx, deferred, true)
 }
 
+// passTo records that every projection has read the log up to pos although
+// the events after its checkpoint were not given to it (an as-of replay's
+// scope skipped them): checkpoints, and the position queries report, move
+// to pos.
+func (r *Runner) passTo(ctx context.Context, pos domain.Position) error {
+	tx, err := r.beginWrite(ctx)
+	if err != nil {
+		return fmt.Errorf("projections: pass to %s: %w", pos, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	to := map[*instance]domain.Position{}
+	r.mu.Lock()
+	for _, p := range r.byName {
+		if p.cur.pos.Less(pos) {
+			to[p.cur] = pos
+		}
+	}
+	r.mu.Unlock()
+	for in := range to {
+		s := newStmts(tx.Tx, in.prefix)
+		err := saveAt(ctx, s, pos)
+		s.close()
+		if err != nil {
+			return fmt.Errorf("projections: %s: pass to %s: %w", in.proj.Name(), pos, err)
+		}
+		if err := writeCheckpoint(ctx, tx.Tx, in.proj.Name(), in.prefix, in.version, pos); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("projections: pass to %s: %w", pos, err)
+	}
+	r.advance(to)
+	return nil
+}
+
 // missingIndexes reports whether any query-only index of in is absent.
 func (r *Runner) missingIndexes(ctx context.Context, in *instance) (bool, error) {
 	for _, ix := range in.proj.(IndexDeferrer).QueryIndexes() {

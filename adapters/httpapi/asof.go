@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -14,9 +15,9 @@ import (
 // time; *projections.AsOf implements it. The view is released with the
 // returned function once the request is answered.
 type AsOf interface {
-	// At opens the view as of t of the named read models (all when none is
-	// named).
-	At(ctx context.Context, t time.Time, names ...string) (*projections.AsOfView, func(), error)
+	// AtScope opens the view as of t of the named read models (all when
+	// none is named), for the queries of scope (the zero scope: any query).
+	AtScope(ctx context.Context, t time.Time, scope projections.AsOfScope, names ...string) (*projections.AsOfView, func(), error)
 }
 
 var _ AsOf = (*projections.AsOf)(nil)
@@ -61,8 +62,14 @@ func (s *Server) openAsOf(c *call) (func(), error) {
 	if s.cfg.AsOf == nil {
 		return nil, &apiError{Code: codeUnavailable, Message: "as_of is not available on this server"}
 	}
+	var scope projections.AsOfScope
+	if c.rt.asOfScope != nil {
+		if scope, err = c.rt.asOfScope(c); err != nil {
+			return nil, err
+		}
+	}
 	ctx, cancel := context.WithTimeout(c.ctx, s.cfg.AsOfWait)
-	v, release, err := s.cfg.AsOf.At(ctx, t, c.rt.reads...)
+	v, release, err := s.cfg.AsOf.AtScope(ctx, t, scope, c.rt.reads...)
 	cancel()
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && c.ctx.Err() == nil {
@@ -73,6 +80,29 @@ func (s *Server) openAsOf(c *call) (func(), error) {
 	}
 	c.view, c.asOf = v, t
 	return release, nil
+}
+
+// periodScope is the as_of scope of a leaderboard read about one period,
+// named by the query parameter (or, inPath, the path parameter) name: an
+// as_of board or card replays only the events that can change that period's
+// rows. A period that does not parse is refused before anything is replayed.
+func periodScope(name string, inPath bool) func(c *call) (projections.AsOfScope, error) {
+	return func(c *call) (projections.AsOfScope, error) {
+		var raw string
+		if inPath {
+			raw = c.param(name)
+		} else {
+			q := c.query()
+			if raw = q.period(name, true); q.err != nil {
+				return projections.AsOfScope{}, q.err
+			}
+		}
+		scope, err := projections.LeaderboardScope(raw)
+		if err != nil {
+			return projections.AsOfScope{}, errInvalid(fmt.Sprintf("%s %q: %v", name, raw, err))
+		}
+		return scope, nil
+	}
 }
 
 // parseAsOf reads an RFC 3339 time, or a date meaning the end of that day.

@@ -232,7 +232,7 @@ func TestAsOfUnavailableWithoutEngine(t *testing.T) {
 // slowAsOf never finishes a build within the request's wait.
 type slowAsOf struct{}
 
-func (slowAsOf) At(ctx context.Context, _ time.Time, _ ...string) (*projections.AsOfView, func(), error) {
+func (slowAsOf) AtScope(ctx context.Context, _ time.Time, _ projections.AsOfScope, _ ...string) (*projections.AsOfView, func(), error) {
 	<-ctx.Done()
 	return nil, nil, ctx.Err()
 }

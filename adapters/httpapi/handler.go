@@ -60,6 +60,9 @@ type route struct {
 	// reads names the read models the handler queries, when known: an
 	// as_of request replays only those (empty: every read model).
 	reads []string
+	// asOfScope, when set, narrows an as_of replay to the events that can
+	// change this request's answer (projections.AsOfScope).
+	asOfScope func(c *call) (projections.AsOfScope, error)
 	// handle does the work. It returns the value to encode (JSON, or CSV for
 	// a tabular value when asked) or an error for the one error renderer.
 	handle func(c *call) (any, error)

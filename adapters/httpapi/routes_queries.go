@@ -70,7 +70,8 @@ func (s *Server) queryRoutes() []route {
 	return []route{
 		{
 			method: get, path: "/v1/leaderboards/{metric}", tag: "boards", roles: readers, list: true, model: "leaderboard", reads: leaderboardOnly,
-			summary: "A leaderboard: metric revenue, activity_points, attainment or evaluation; ranked 1, 2, 2, 4 on exact values",
+			asOfScope: periodScope("period", false),
+			summary:   "A leaderboard: metric revenue, activity_points, attainment or evaluation; ranked 1, 2, 2, 4 on exact values",
 			query: []queryParam{
 				{name: "period", desc: `week "2026-W47", month "2026-11", quarter "2026-Q4" or year "2026"`, required: true},
 				{name: "scope", desc: "company (default), department, region, team, or teams (team-vs-team)"},

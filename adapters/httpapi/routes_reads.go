@@ -78,8 +78,9 @@ func (s *Server) readRoutes() []route {
 	return []route{
 		{
 			method: get, path: "/v1/members/{member_id}/scorecards/weeks/{week}", tag: "scores", roles: memberReaders, reads: leaderboardOnly,
-			summary: "A member's weekly scorecard: each KPI's actual, target, attainment, weight and contribution, Q, q and W, with the events behind them",
-			resp:    projections.ScorecardWeek{},
+			asOfScope: periodScope("week", true),
+			summary:   "A member's weekly scorecard: each KPI's actual, target, attainment, weight and contribution, Q, q and W, with the events behind them",
+			resp:      projections.ScorecardWeek{},
 			handle: scorecardHandler("week", func(c *call, sc *projections.Scorecard, q projections.ScorecardQuery) (any, string, error) {
 				card, err := sc.Week(c.ctx, db(c), q)
 				return weekCard{card}, card.Position, err
@@ -87,8 +88,9 @@ func (s *Server) readRoutes() []route {
 		},
 		{
 			method: get, path: "/v1/members/{member_id}/scorecards/months/{month}", tag: "scores", roles: memberReaders, reads: leaderboardOnly,
-			summary: "A member's monthly scorecard: R, O, M and the provisional evaluation E and band",
-			resp:    projections.ScorecardMonth{},
+			asOfScope: periodScope("month", true),
+			summary:   "A member's monthly scorecard: R, O, M and the provisional evaluation E and band",
+			resp:      projections.ScorecardMonth{},
 			handle: scorecardHandler("month", func(c *call, sc *projections.Scorecard, q projections.ScorecardQuery) (any, string, error) {
 				card, err := sc.Month(c.ctx, db(c), q)
 				return monthCard{card}, card.Position, err

@@ -1,0 +1,258 @@
+package projections_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"perfledger/adapters/memory"
+	"perfledger/domain"
+	"perfledger/domain/demo"
+	"perfledger/projections"
+)
+
+// demoSliceLog runs `ledger demo` (seed 1, from 2025-01-01) through the
+// command service and returns its log.
+func demoSliceLog(tb testing.TB, members, months int) *sliceLog {
+	tb.Helper()
+	ctx := context.Background()
+	store := memory.New(nil)
+	defer store.Close()
+	clock := &demo.Clock{}
+	svc := domain.NewService(store, domain.NewMemKeys(), clock.Now)
+	cfg := demo.Config{Members: members, Months: months, Seed: 1, Start: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	exec := func(ctx context.Context, cmd domain.Command, meta domain.CommandMeta) error {
+		_, err := svc.Execute(ctx, cmd, meta)
+		return err
+	}
+	if _, err := demo.Run(ctx, cfg, 4, clock, exec); err != nil {
+		tb.Fatal(err)
+	}
+	log := &sliceLog{}
+	for e, err := range store.ReadAll(ctx, domain.Position{}) {
+		if err != nil {
+			tb.Fatal(err)
+		}
+		log.add(e)
+	}
+	return log
+}
+
+// newLeaderboardAsOf is an as-of engine of the leaderboard alone over log,
+// on temporary SQLite files.
+func newLeaderboardAsOf(tb testing.TB, log projections.EventLog) *projections.AsOf {
+	tb.Helper()
+	dir := tb.TempDir()
+	var n atomic.Int64
+	a, err := projections.NewAsOf(projections.AsOfConfig{
+		Log: log, Projections: []projections.Factory{projections.NewLeaderboard}, CacheSize: 2,
+		Open: func(context.Context) (*sql.DB, func(), error) {
+			path := filepath.Join(dir, fmt.Sprintf("v%d.db", n.Add(1)))
+			db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(wal)&_pragma=synchronous(off)")
+			if err != nil {
+				return nil, nil, err
+			}
+			return db, func() {
+				db.Close()
+				for _, s := range []string{"", "-wal", "-shm"} {
+					os.Remove(path + s)
+				}
+			}, nil
+		},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = a.Close() })
+	return a
+}
+
+// periodAnswers is everything the leaderboard answers about one period:
+// every board row (every metric and scope) and every member's card.
+type periodAnswers struct {
+	Rows  map[string][]projections.BoardRow // by metric and scope
+	Weeks map[string]projections.ScorecardWeek
+	Month map[string]projections.ScorecardMonth
+}
+
+// demoOrg is what a log names: its members, and the scopes of its boards.
+type demoOrg struct {
+	members                     []string
+	teams, departments, regions map[string]bool
+}
+
+func orgOf(tb testing.TB, log *sliceLog) demoOrg {
+	tb.Helper()
+	o := demoOrg{teams: map[string]bool{}, departments: map[string]bool{}, regions: map[string]bool{}}
+	for _, e := range log.events {
+		switch e.Type {
+		case domain.TypeMemberJoined, domain.TypeTeamFormed:
+		default:
+			continue
+		}
+		p, err := domain.DecodePayload(e.Type, e.Data)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		switch ev := p.(type) {
+		case *domain.MemberJoined:
+			o.members = append(o.members, ev.MemberID)
+		case *domain.TeamFormed:
+			o.teams[ev.TeamID], o.departments[ev.Department], o.regions[ev.Region] = true, true, true
+		}
+	}
+	return o
+}
+
+func answersFor(tb testing.TB, v *projections.AsOfView, period string, org demoOrg) periodAnswers {
+	tb.Helper()
+	ctx := context.Background()
+	lb := v.Current("leaderboard").(*projections.Leaderboard)
+	per, err := domain.ParsePeriod(period)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := periodAnswers{Rows: map[string][]projections.BoardRow{}, Weeks: map[string]projections.ScorecardWeek{},
+		Month: map[string]projections.ScorecardMonth{}}
+	queries := []projections.BoardQuery{{Scope: projections.ScopeCompany}, {Scope: projections.ScopeTeams}}
+	for id := range org.teams {
+		queries = append(queries, projections.BoardQuery{Scope: projections.ScopeTeam, ScopeID: id})
+	}
+	for id := range org.departments {
+		queries = append(queries, projections.BoardQuery{Scope: projections.ScopeDepartment, ScopeID: id},
+			projections.BoardQuery{Scope: projections.ScopeTeams, ScopeID: "department:" + id})
+	}
+	for id := range org.regions {
+		queries = append(queries, projections.BoardQuery{Scope: projections.ScopeRegion, ScopeID: id},
+			projections.BoardQuery{Scope: projections.ScopeTeams, ScopeID: "region:" + id})
+	}
+	for _, metric := range []string{projections.MetricRevenue, projections.MetricActivityPoints, projections.MetricAttainment,
+		projections.MetricEvaluation, projections.MetricWeeklyScore, projections.MetricMonthlyScore} {
+		for _, q := range queries {
+			q.Metric, q.Period = metric, period
+			if rows := board(tb, lb, v.DB(), q); len(rows) > 0 {
+				out.Rows[metric+" "+q.Scope+" "+q.ScopeID] = rows
+			}
+		}
+	}
+	for _, m := range org.members {
+		q := projections.ScorecardQuery{MemberID: m, Period: period}
+		switch per.Kind {
+		case domain.PeriodWeek:
+			if w, err := lb.Scorecard().Week(ctx, v.DB(), q); err == nil {
+				out.Weeks[m] = w
+			} else if !errors.Is(err, domain.ErrNotFound) {
+				tb.Fatal(err)
+			}
+		case domain.PeriodMonth:
+			if mo, err := lb.Scorecard().Month(ctx, v.DB(), q); err == nil {
+				out.Month[m] = mo
+			} else if !errors.Is(err, domain.ErrNotFound) {
+				tb.Fatal(err)
+			}
+		}
+	}
+	return out
+}
+
+// board reads every page of a board.
+func board(tb testing.TB, lb *projections.Leaderboard, db *sql.DB, q projections.BoardQuery) []projections.BoardRow {
+	tb.Helper()
+	var rows []projections.BoardRow
+	for {
+		b, err := lb.Board(context.Background(), db, q)
+		if errors.Is(err, projections.ErrInvalidQuery) {
+			return nil // a metric the period's kind has no board of
+		}
+		if err != nil {
+			tb.Fatalf("%+v: %v", q, err)
+		}
+		rows = append(rows, b.Rows...)
+		if b.Next == "" {
+			return rows
+		}
+		q.Cursor = b.Next
+	}
+}
+
+// TestLeaderboardScopeAnswersAsAFullReplay: for every week, month, quarter
+// and year of a demo log (with voids, reversals, late corrections, ratings,
+// targets and their revisions, finalized evaluations, transfers and
+// promotions), the boards of every metric and scope and every member's card,
+// as of a time inside the log and as of its end, are the same from a view
+// replayed with LeaderboardScope as from a full replay, while the scoped
+// replay applies only part of the log.
+func TestLeaderboardScopeAnswersAsAFullReplay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replays a demo log once per period")
+	}
+	log := demoSliceLog(t, 30, 5)
+	org := orgOf(t, log)
+	last := log.events[len(log.events)-1].RecordedAt
+	mid := log.events[len(log.events)*3/5].RecordedAt
+	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	var periods []string
+	for d := start; d.Before(last); d = d.AddDate(0, 0, 7) {
+		periods = append(periods, domain.PeriodOf(domain.PeriodWeek, d).String())
+	}
+	for d := start; d.Before(last); d = d.AddDate(0, 1, 0) {
+		periods = append(periods, domain.PeriodOf(domain.PeriodMonth, d).String())
+	}
+	periods = append(periods, "2025-Q1", "2025-Q2", "2025")
+
+	ctx := context.Background()
+	full, scoped := newLeaderboardAsOf(t, log), newLeaderboardAsOf(t, log)
+	for _, at := range []time.Time{mid, last} {
+		whole, release, err := full.At(ctx, at, "leaderboard")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, period := range periods {
+			scope, err := projections.LeaderboardScope(period)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var kept, seen atomic.Int64
+			keep := scope.Keep
+			scope.Keep = func(e domain.Event) bool {
+				seen.Add(1)
+				k := keep(e)
+				if k {
+					kept.Add(1)
+				}
+				return k
+			}
+			part, done, err := scoped.AtScope(ctx, at, scope, "leaderboard")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, got := answersFor(t, whole, period, org), answersFor(t, part, period, org)
+			// Unexported fields too: what the cards keep of their sources.
+			if diff := cmp.Diff(want, got, cmp.Exporter(func(reflect.Type) bool { return true })); diff != "" {
+				t.Errorf("%s as of %s: scoped replay differs from the full one (-full +scoped):\n%s", period, at.Format(time.RFC3339), diff)
+			}
+			if at == last && period == "2025-02" {
+				// A month of five: about a fifth of the log, plus what is kept whatever its time.
+				if len(want.Rows) == 0 || len(want.Month) == 0 {
+					t.Errorf("%s: nothing to compare (%d boards, %d cards)", period, len(want.Rows), len(want.Month))
+				}
+				if kept.Load() == 0 || kept.Load() > seen.Load()/3 {
+					t.Errorf("%s: the scoped replay kept %d of %d events", period, kept.Load(), seen.Load())
+				}
+				t.Logf("%s as of the end: %d boards and %d cards the same; %d of %d events replayed", period,
+					len(want.Rows), len(want.Month), kept.Load(), seen.Load())
+			}
+			done()
+		}
+		release()
+	}
+}
