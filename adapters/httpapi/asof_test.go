@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -190,6 +191,16 @@ func testAsOf(t *testing.T, every int) {
 		for _, q := range []string{"/v1/leaderboards/revenue?period=2026-11&as_of=yesterday", "/v1/members/rui/rewards?as_of=2026-13-01T00:00:00Z", "/v1/directory?as_of=27/11/2026"} {
 			if res := e.do(t, "hr", http.MethodGet, q, nil, nil); res.status != http.StatusBadRequest {
 				t.Errorf("%s: %d %s, want 400", q, res.status, res.body)
+			}
+		}
+	})
+	t.Run("bad_period_with_as_of_is_400", func(t *testing.T) {
+		// The period scopes the replay: a wrong one is refused before anything is replayed.
+		for _, q := range []string{"/v1/leaderboards/revenue?period=2026-13&as_of=" + afterAll,
+			"/v1/leaderboards/revenue?as_of=" + afterAll, "/v1/members/rui/scorecards/weeks/2026-W60?as_of=" + afterAll} {
+			res := e.do(t, "hr", http.MethodGet, q, nil, nil)
+			if res.status != http.StatusBadRequest || !strings.Contains(string(res.body), "period") && !strings.Contains(string(res.body), "week") {
+				t.Errorf("%s: %d %s, want 400 naming the period", q, res.status, res.body)
 			}
 		}
 	})
