@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"sync/atomic"
@@ -14,31 +13,17 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"perfledger/adapters/memory"
 	"perfledger/domain"
-	"perfledger/domain/demo"
 	"perfledger/projections"
 )
 
-// demoSliceLog runs `ledger demo` (seed 1, from 2025-01-01) through the
-// command service and returns its log.
+// demoSliceLog returns the log of runDemo.
 func demoSliceLog(tb testing.TB, members, months int) *sliceLog {
 	tb.Helper()
-	ctx := context.Background()
-	store := memory.New(nil)
+	store := runDemo(tb, members, months)
 	defer store.Close()
-	clock := &demo.Clock{}
-	svc := domain.NewService(store, domain.NewMemKeys(), clock.Now)
-	cfg := demo.Config{Members: members, Months: months, Seed: 1, Start: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
-	exec := func(ctx context.Context, cmd domain.Command, meta domain.CommandMeta) error {
-		_, err := svc.Execute(ctx, cmd, meta)
-		return err
-	}
-	if _, err := demo.Run(ctx, cfg, 4, clock, exec); err != nil {
-		tb.Fatal(err)
-	}
 	log := &sliceLog{}
-	for e, err := range store.ReadAll(ctx, domain.Position{}) {
+	for e, err := range store.ReadAll(context.Background(), domain.Position{}) {
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -56,17 +41,7 @@ func newLeaderboardAsOf(tb testing.TB, log projections.EventLog) *projections.As
 	a, err := projections.NewAsOf(projections.AsOfConfig{
 		Log: log, Projections: []projections.Factory{projections.NewLeaderboard}, CacheSize: 2,
 		Open: func(context.Context) (*sql.DB, func(), error) {
-			path := filepath.Join(dir, fmt.Sprintf("v%d.db", n.Add(1)))
-			db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(wal)&_pragma=synchronous(off)")
-			if err != nil {
-				return nil, nil, err
-			}
-			return db, func() {
-				db.Close()
-				for _, s := range []string{"", "-wal", "-shm"} {
-					os.Remove(path + s)
-				}
-			}, nil
+			return openTempDB(filepath.Join(dir, fmt.Sprintf("v%d.db", n.Add(1))))
 		},
 	})
 	if err != nil {

@@ -19,34 +19,37 @@ import (
 	"perfledger/projections"
 )
 
+// openTempDB opens an as-of database at path (WAL, unsynced) and the
+// function that closes and deletes it.
+func openTempDB(path string) (*sql.DB, func(), error) {
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(wal)&_pragma=synchronous(off)")
+	if err != nil {
+		return nil, nil, err
+	}
+	return db, func() {
+		db.Close()
+		for _, s := range []string{"", "-wal", "-shm"} {
+			os.Remove(path + s)
+		}
+	}, nil
+}
+
 // newTestAsOf returns an as-of engine over log running the tally projector,
 // on temporary SQLite files, copying with VACUUM INTO.
 func newTestAsOf(tb testing.TB, log projections.EventLog, every, cache int, more ...projections.Factory) *projections.AsOf {
 	tb.Helper()
 	dir := tb.TempDir()
 	var n atomic.Int64
-	open := func(path string) (*sql.DB, func(), error) {
-		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(wal)&_pragma=synchronous(off)")
-		if err != nil {
-			return nil, nil, err
-		}
-		return db, func() {
-			db.Close()
-			for _, s := range []string{"", "-wal", "-shm"} {
-				os.Remove(path + s)
-			}
-		}, nil
-	}
 	next := func() string { return filepath.Join(dir, fmt.Sprintf("v%d.db", n.Add(1))) }
 	a, err := projections.NewAsOf(projections.AsOfConfig{
 		Log: log, Projections: append([]projections.Factory{tallyFactory(1, nil)}, more...),
-		Open: func(context.Context) (*sql.DB, func(), error) { return open(next()) },
+		Open: func(context.Context) (*sql.DB, func(), error) { return openTempDB(next()) },
 		Copy: func(ctx context.Context, src *sql.DB) (*sql.DB, func(), error) {
 			p := next()
 			if _, err := src.ExecContext(ctx, "VACUUM INTO ?", p); err != nil {
 				return nil, nil, err
 			}
-			return open(p)
+			return openTempDB(p)
 		},
 		SnapshotEvery: every, CacheSize: cache,
 	})

@@ -48,18 +48,8 @@ func demoLogFile(tb testing.TB, members, months int) string {
 		return path
 	}
 	ctx := context.Background()
-	store := memory.New(nil)
+	store := runDemo(tb, members, months)
 	defer store.Close()
-	clock := &demo.Clock{}
-	svc := domain.NewService(store, domain.NewMemKeys(), clock.Now)
-	cfg := demo.Config{Members: members, Months: months, Seed: 1, Start: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
-	exec := func(ctx context.Context, cmd domain.Command, meta domain.CommandMeta) error {
-		_, err := svc.Execute(ctx, cmd, meta)
-		return err
-	}
-	if _, err := demo.Run(ctx, cfg, 4, clock, exec); err != nil {
-		tb.Fatal(err)
-	}
 	tmp := path + ".tmp"
 	f, err := os.Create(tmp)
 	if err != nil {
@@ -79,6 +69,25 @@ func demoLogFile(tb testing.TB, members, months int) string {
 		tb.Fatal(err)
 	}
 	return path
+}
+
+// runDemo runs `ledger demo` with that many members and months (seed 1,
+// from 2025-01-01) through the command service over a memory store.
+func runDemo(tb testing.TB, members, months int) *memory.Store {
+	tb.Helper()
+	store := memory.New(nil)
+	clock := &demo.Clock{}
+	svc := domain.NewService(store, domain.NewMemKeys(), clock.Now)
+	cfg := demo.Config{Members: members, Months: months, Seed: 1, Start: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	exec := func(ctx context.Context, cmd domain.Command, meta domain.CommandMeta) error {
+		_, err := svc.Execute(ctx, cmd, meta)
+		return err
+	}
+	if _, err := demo.Run(context.Background(), cfg, 4, clock, exec); err != nil {
+		store.Close()
+		tb.Fatal(err)
+	}
+	return store
 }
 
 // fileLog streams a JSON-lines log, so that the log itself takes no memory
