@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,9 +19,9 @@ import (
 )
 
 // demoSliceLog returns the log of runDemo.
-func demoSliceLog(tb testing.TB, members, months int) *sliceLog {
+func demoSliceLog(tb testing.TB, members, months int, more ...domain.Command) *sliceLog {
 	tb.Helper()
-	store := runDemo(tb, members, months)
+	store := runDemo(tb, members, months, more...)
 	defer store.Close()
 	log := &sliceLog{}
 	for e, err := range store.ReadAll(context.Background(), domain.Position{}) {
@@ -160,9 +161,8 @@ func board(tb testing.TB, lb *projections.Leaderboard, db *sql.DB, q projections
 }
 
 // TestLeaderboardScopeAnswersAsAFullReplay: for every week, month, quarter
-// and year of a demo log (with voids, reversals, late corrections, ratings,
-// targets and their revisions, finalized evaluations, transfers and
-// promotions), the boards of every metric and scope and every member's card,
+// and year of a demo log (with voids, reversals, ratings, targets and a
+// revision, finalized evaluations, and two transfers recorded late), the boards of every metric and scope and every member's card,
 // as of a time inside the log and as of its end, are the same from a view
 // replayed with LeaderboardScope as from a full replay, while the scoped
 // replay applies only part of the log.
@@ -170,7 +170,12 @@ func TestLeaderboardScopeAnswersAsAFullReplay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("replays a demo log once per period")
 	}
-	log := demoSliceLog(t, 30, 5)
+	// Two transfers recorded at the end, effective weeks before: the
+	// leaderboard moves what the members did since then to their new teams
+	// (and, for the first, to another department).
+	log := demoSliceLog(t, 20, 4,
+		domain.TransferMember{MemberID: "m0007", ToTeamID: "t-mad-2", EffectiveOn: "2025-02-10"},
+		domain.TransferMember{MemberID: "m0016", ToTeamID: "t-mad-1", EffectiveOn: "2025-03-03"})
 	org := orgOf(t, log)
 	last := log.events[len(log.events)-1].RecordedAt
 	mid := log.events[len(log.events)*3/5].RecordedAt
@@ -192,6 +197,9 @@ func TestLeaderboardScopeAnswersAsAFullReplay(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, period := range periods {
+			if at.Equal(mid) && strings.Contains(period, "-W") && !strings.HasSuffix(period, "0") {
+				continue // as of the middle: the months, quarters and year, and one week in ten
+			}
 			scope, err := projections.LeaderboardScope(period)
 			if err != nil {
 				t.Fatal(err)
@@ -216,11 +224,11 @@ func TestLeaderboardScopeAnswersAsAFullReplay(t *testing.T) {
 				t.Errorf("%s as of %s: scoped replay differs from the full one (-full +scoped):\n%s", period, at.Format(time.RFC3339), diff)
 			}
 			if at.Equal(last) && period == "2025-02" {
-				// A month of five: about a fifth of the log, plus what is kept whatever its time.
+				// A month of four: about a quarter of the log, plus what is kept whatever its time.
 				if len(want.Rows) == 0 || len(want.Month) == 0 {
 					t.Errorf("%s: nothing to compare (%d boards, %d cards)", period, len(want.Rows), len(want.Month))
 				}
-				if kept.Load() == 0 || kept.Load() > seen.Load()/3 {
+				if kept.Load() == 0 || kept.Load()*5 > seen.Load()*2 { // under 40 %
 					t.Errorf("%s: the scoped replay kept %d of %d events", period, kept.Load(), seen.Load())
 				}
 				t.Logf("%s as of the end: %d boards and %d cards the same; %d of %d events replayed", period,

@@ -72,8 +72,9 @@ func demoLogFile(tb testing.TB, members, months int) string {
 }
 
 // runDemo runs `ledger demo` with that many members and months (seed 1,
-// from 2025-01-01) through the command service over a memory store.
-func runDemo(tb testing.TB, members, months int) *memory.Store {
+// from 2025-01-01) through the command service over a memory store, then
+// the commands more, as the admin.
+func runDemo(tb testing.TB, members, months int, more ...domain.Command) *memory.Store {
 	tb.Helper()
 	store := memory.New(nil)
 	clock := &demo.Clock{}
@@ -86,6 +87,13 @@ func runDemo(tb testing.TB, members, months int) *memory.Store {
 	if _, err := demo.Run(context.Background(), cfg, 4, clock, exec); err != nil {
 		store.Close()
 		tb.Fatal(err)
+	}
+	for i, cmd := range more {
+		id := fmt.Sprintf("after-demo-%d", i)
+		if err := exec(context.Background(), cmd, domain.CommandMeta{CommandID: id, Actor: "admin", CorrelationID: id}); err != nil {
+			store.Close()
+			tb.Fatalf("%T after the demo: %v", cmd, err)
+		}
 	}
 	return store
 }
