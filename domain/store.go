@@ -229,6 +229,20 @@ type EventStore interface {
 	Subscribe(ctx context.Context, after Position) iter.Seq2[Event, error]
 }
 
+// EventTime is an event's position and the time it was recorded.
+type EventTime struct {
+	Position   Position
+	RecordedAt time.Time
+}
+
+// TimeLister is an optional capability of an EventStore: the position and
+// recorded time of every event after a position, in global order, read
+// without the events' contents. The as-of queries index the log with it
+// when the store offers it (much faster than ReadAll), else with ReadAll.
+type TimeLister interface {
+	RecordedTimes(ctx context.Context, after Position) iter.Seq2[EventTime, error]
+}
+
 // ValidateAppend checks an append request the way every store must, before
 // touching storage. The returned error wraps ErrInvalidAppend.
 func ValidateAppend(stream string, events []NewEvent) error {

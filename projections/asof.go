@@ -420,7 +420,7 @@ func (a *AsOf) index(ctx context.Context) error {
 	if n := len(a.idx); n > 0 {
 		after, max = a.idx[n-1].pos, a.idx[n-1].max
 	}
-	for e, err := range a.cfg.Log.ReadAll(ctx, after) {
+	for e, err := range recordedTimes(ctx, a.cfg.Log, after) {
 		if err != nil {
 			return fmt.Errorf("projections: as-of: index the log: %w", err)
 		}
@@ -431,6 +431,22 @@ func (a *AsOf) index(ctx context.Context) error {
 		a.idx = append(a.idx, timeEntry{pos: e.Position, rec: rec, max: max})
 	}
 	return nil
+}
+
+// recordedTimes lists the position and recorded time of every event of log
+// after a position: through domain.TimeLister when the log offers it (it
+// skips the events' contents), else through ReadAll.
+func recordedTimes(ctx context.Context, log EventLog, after domain.Position) iter.Seq2[domain.EventTime, error] {
+	if tl, ok := log.(domain.TimeLister); ok {
+		return tl.RecordedTimes(ctx, after)
+	}
+	return func(yield func(domain.EventTime, error) bool) {
+		for e, err := range log.ReadAll(ctx, after) {
+			if !yield(domain.EventTime{Position: e.Position, RecordedAt: e.RecordedAt}, err) || err != nil {
+				return
+			}
+		}
+	}
 }
 
 // eventSet describes the events recorded at or before a time: the prefix of

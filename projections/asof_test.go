@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"iter"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -64,12 +65,47 @@ func newTestAsOf(tb testing.TB, log projections.EventLog, every, cache int, more
 // recorded times are only nearly increasing (some events are recorded
 // earlier than the one before them), every view holds exactly the events
 // recorded at or before its time, whether it was replayed from the start,
-// from a snapshot, or served from the cache.
+// from a snapshot, or served from the cache; the index of recorded times
+// is read through ReadAll, or through a log's domain.TimeLister.
 func TestAsOfReplaysExactlyTheEventsRecordedByThen(t *testing.T) {
+	t.Run("times_from_ReadAll", func(t *testing.T) { testAsOfExact(t, false) })
+	t.Run("times_from_a_TimeLister", func(t *testing.T) { testAsOfExact(t, true) })
+}
+
+// timeListingLog is a sliceLog offering domain.TimeLister, counting its calls.
+type timeListingLog struct {
+	*sliceLog
+	calls atomic.Int64
+}
+
+func (l *timeListingLog) RecordedTimes(ctx context.Context, after domain.Position) iter.Seq2[domain.EventTime, error] {
+	l.calls.Add(1)
+	return func(yield func(domain.EventTime, error) bool) {
+		for e, err := range l.ReadAll(ctx, after) {
+			if !yield(domain.EventTime{Position: e.Position, RecordedAt: e.RecordedAt}, err) {
+				return
+			}
+		}
+	}
+}
+
+func testAsOfExact(t *testing.T, lister bool) {
 	rng := rand.New(rand.NewPCG(7, 11))
 	base := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 	log := &sliceLog{}
-	a := newTestAsOf(t, log, 5, 3)
+	var src projections.EventLog = log
+	tl := &timeListingLog{sliceLog: log}
+	if lister {
+		src = tl
+	}
+	a := newTestAsOf(t, src, 5, 3)
+	if lister {
+		defer func() {
+			if tl.calls.Load() == 0 {
+				t.Error("the as-of index never used the log's RecordedTimes")
+			}
+		}()
+	}
 	var pos uint64
 	grow := func(n int) {
 		for range n {

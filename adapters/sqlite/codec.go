@@ -148,6 +148,22 @@ func metaID(b []byte) (string, error) {
 	return id, nil
 }
 
+// metaRecordedAt returns only the recorded time of a meta blob.
+func metaRecordedAt(b []byte) (time.Time, error) {
+	r := metaReader{b: b}
+	if r.take(1)[0] != metaVersion {
+		return time.Time{}, errBadMeta
+	}
+	r.bytes() // id
+	r.bytes() // type
+	r.time()  // occurred_at
+	t := r.time()
+	if r.err {
+		return time.Time{}, errBadMeta
+	}
+	return t, nil
+}
+
 // textRef locates a string field inside a page's shared text.
 type textRef struct{ off, n int }
 

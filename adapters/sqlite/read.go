@@ -19,11 +19,11 @@ import (
 const pageSize = 512
 
 type readStmts struct {
-	all, stream *sql.Stmt
+	all, stream, times *sql.Stmt
 }
 
 func (r *readStmts) close() {
-	for _, st := range []*sql.Stmt{r.all, r.stream} {
+	for _, st := range []*sql.Stmt{r.all, r.stream, r.times} {
 		if st != nil {
 			st.Close()
 		}
@@ -39,6 +39,11 @@ func (s *Store) prepareReads(ctx context.Context) error {
 	}
 	s.rd.stream, err = s.rdb.PrepareContext(ctx,
 		"SELECT position, stream_id, revision, meta, data FROM events WHERE stream_id = ? AND revision >= ? ORDER BY revision LIMIT ?")
+	if err != nil {
+		return err
+	}
+	s.rd.times, err = s.rdb.PrepareContext(ctx,
+		"SELECT position, meta FROM events WHERE position > ? ORDER BY position LIMIT ?")
 	return err
 }
 
@@ -135,12 +140,16 @@ func (r *pageReader) read(ctx context.Context, st *sql.Stmt, args ...any) ([]dom
 	return r.page, nil
 }
 
-func (r *pageReader) translate(ctx context.Context, err error) error {
+func (r *pageReader) translate(ctx context.Context, err error) error { return r.s.translateRead(ctx, err) }
+
+// translateRead turns a failed read into the error its caller reports: the
+// context's, domain.ErrStoreClosed once the store is closed, or err.
+func (s *Store) translateRead(ctx context.Context, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return ctxErr
 	}
 	select {
-	case <-r.s.done:
+	case <-s.done:
 		return domain.ErrStoreClosed
 	default:
 	}
@@ -213,6 +222,60 @@ func (s *Store) ReadAll(ctx context.Context, after domain.Position) iter.Seq2[do
 				}
 			}
 			if len(page) < pageSize {
+				return
+			}
+			next = int64(page[len(page)-1].Position.Commit)
+		}
+	}
+}
+
+// timesPage is how many events one query of RecordedTimes lists.
+const timesPage = 4096
+
+// RecordedTimes implements domain.TimeLister: it reads each event's position
+// and meta only (not its data), and decodes only the recorded time. It reads
+// up to the events committed when it reaches the end of the log.
+func (s *Store) RecordedTimes(ctx context.Context, after domain.Position) iter.Seq2[domain.EventTime, error] {
+	return func(yield func(domain.EventTime, error) bool) {
+		next := clampPos(after.Commit)
+		page := make([]domain.EventTime, 0, timesPage)
+		for {
+			page = page[:0]
+			err := func() error {
+				select {
+				case <-s.done:
+					return domain.ErrStoreClosed
+				default:
+				}
+				rows, err := s.rd.times.QueryContext(ctx, next, timesPage)
+				if err != nil {
+					return err
+				}
+				defer rows.Close()
+				for rows.Next() {
+					var pos int64
+					var meta sql.RawBytes
+					if err := rows.Scan(&pos, &meta); err != nil {
+						return err
+					}
+					t, err := metaRecordedAt(meta)
+					if err != nil {
+						return fmt.Errorf("sqlite: read position %d: %w", pos, err)
+					}
+					page = append(page, domain.EventTime{Position: domain.Seq(uint64(pos)), RecordedAt: t})
+				}
+				return rows.Err()
+			}()
+			if err != nil {
+				yield(domain.EventTime{}, s.translateRead(ctx, err))
+				return
+			}
+			for _, e := range page {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			if len(page) < timesPage {
 				return
 			}
 			next = int64(page[len(page)-1].Position.Commit)

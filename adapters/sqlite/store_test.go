@@ -238,3 +238,51 @@ func TestWriteAheadLogStaysBounded(t *testing.T) {
 		t.Errorf("write-ahead log is %d MiB after 25 MB of appends, want at most 20", fi.Size()>>20)
 	}
 }
+
+// RecordedTimes lists every event's position and recorded time as ReadAll
+// reads them, across its pages, from the start or after any position.
+func TestRecordedTimesMatchReadAll(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, sqlite.Config{})
+	var _ domain.TimeLister = s
+	for i := range 50 {
+		evs := storetest.Events(100, 16)
+		for j := range evs {
+			evs[j].RecordedAt = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC).Add(time.Duration((i*100+j)%97) * time.Second)
+		}
+		if _, err := s.Append(ctx, fmt.Sprintf("s-%d", i%7), domain.Any(), evs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var all []domain.Event
+	for e, err := range s.ReadAll(ctx, domain.Position{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, e)
+	}
+	if len(all) != 5000 {
+		t.Fatalf("%d events, want 5000", len(all))
+	}
+	for _, from := range []int{0, 1, 4095, 4096, 4100, 4999, 5000} {
+		var after domain.Position
+		if from > 0 {
+			after = all[from-1].Position
+		}
+		var got []domain.EventTime
+		for e, err := range s.RecordedTimes(ctx, after) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, e)
+		}
+		if len(got) != len(all)-from {
+			t.Fatalf("after %d events: %d times, want %d", from, len(got), len(all)-from)
+		}
+		for i, e := range got {
+			if w := all[from+i]; e.Position != w.Position || !e.RecordedAt.Equal(w.RecordedAt) {
+				t.Fatalf("after %d events, time %d: %v at %s, want %v at %s", from, i, e.Position, e.RecordedAt, w.Position, w.RecordedAt)
+			}
+		}
+	}
+}
