@@ -243,6 +243,16 @@ type TimeLister interface {
 	RecordedTimes(ctx context.Context, after Position) iter.Seq2[EventTime, error]
 }
 
+// FilteringReader is an optional capability of an EventStore: ReadAll of
+// the events after a position up to upTo (zero: to the end) that keep
+// accepts. keep sees each event's Position, Type, OccurredAt, RecordedAt and
+// Data only (Data valid during the call alone); the store builds only the
+// events kept, so reading a log of which most is skipped costs far less.
+// The as-of replays read through it when the store offers it.
+type FilteringReader interface {
+	ReadAllWhere(ctx context.Context, after, upTo Position, keep func(Event) bool) iter.Seq2[Event, error]
+}
+
 // ValidateAppend checks an append request the way every store must, before
 // touching storage. The returned error wraps ErrInvalidAppend.
 func ValidateAppend(stream string, events []NewEvent) error {

@@ -248,6 +248,8 @@ type AsOfScope struct {
 	// Key names the scope in the caches ("" only for the zero scope).
 	Key string
 	// Keep reports whether the replay applies an event; nil keeps every one.
+	// It sees only the event's Position, Type, OccurredAt, RecordedAt and
+	// Data, the last valid during the call alone (domain.FilteringReader).
 	Keep func(domain.Event) bool
 }
 
@@ -612,7 +614,8 @@ func (a *AsOf) takeSnapshot(ctx context.Context, n int, models string, db *sql.D
 
 // boundedLog is the log as known at until: events recorded after until are
 // skipped, as are those keep (when set) refuses, and reading stops after
-// upTo.
+// upTo. keep sees only an event's Position, Type, OccurredAt, RecordedAt
+// and Data (see domain.FilteringReader).
 type boundedLog struct {
 	log   EventLog
 	upTo  domain.Position
@@ -620,12 +623,22 @@ type boundedLog struct {
 	keep  func(domain.Event) bool
 }
 
+// wanted reports whether the replay applies e.
+func (l boundedLog) wanted(e domain.Event) bool {
+	return !e.RecordedAt.After(l.until) && (l.keep == nil || l.keep(e))
+}
+
 func (l boundedLog) ReadAll(ctx context.Context, after domain.Position) iter.Seq2[domain.Event, error] {
 	return func(yield func(domain.Event, error) bool) {
 		if !after.Less(l.upTo) {
 			return
 		}
-		for e, err := range l.log.ReadAll(ctx, after) {
+		events, filtered := l.log.ReadAll(ctx, after), false
+		if fr, ok := l.log.(domain.FilteringReader); ok {
+			// The store skips what is refused without building it.
+			events, filtered = fr.ReadAllWhere(ctx, after, l.upTo, l.wanted), true
+		}
+		for e, err := range events {
 			if err != nil {
 				yield(domain.Event{}, err)
 				return
@@ -633,7 +646,7 @@ func (l boundedLog) ReadAll(ctx context.Context, after domain.Position) iter.Seq
 			if l.upTo.Less(e.Position) {
 				return
 			}
-			if e.RecordedAt.After(l.until) || (l.keep != nil && !l.keep(e)) {
+			if !filtered && !l.wanted(e) {
 				if e.Position == l.upTo {
 					return
 				}

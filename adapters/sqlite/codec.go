@@ -148,6 +148,23 @@ func metaID(b []byte) (string, error) {
 	return id, nil
 }
 
+// decodeHead sets e's Type, OccurredAt and RecordedAt from meta blob b,
+// and nothing else.
+func (r *metaReader) decodeHead(b []byte, e *domain.Event) error {
+	r.b, r.err = b, false
+	if r.take(1)[0] != metaVersion {
+		return errBadMeta
+	}
+	r.bytes() // id
+	e.Type = r.interned()
+	e.OccurredAt = r.time()
+	e.RecordedAt = r.time()
+	if r.err {
+		return errBadMeta
+	}
+	return nil
+}
+
 // metaRecordedAt returns only the recorded time of a meta blob.
 func metaRecordedAt(b []byte) (time.Time, error) {
 	r := metaReader{b: b}

@@ -93,14 +93,24 @@ func (r *pageReader) data(b []byte) []byte {
 // read runs a page query and decodes its rows. The previous page's events
 // are overwritten.
 func (r *pageReader) read(ctx context.Context, st *sql.Stmt, args ...any) ([]domain.Event, error) {
+	page, _, err := r.readWhere(ctx, st, nil, args...)
+	return page, err
+}
+
+// readWhere is read keeping only the rows keep (when not nil) accepts; keep
+// sees each row's position, type, times and data (see
+// domain.FilteringReader), and only the rows kept are decoded further. It
+// also returns how many rows the query gave and the position of the last.
+func (r *pageReader) readWhere(ctx context.Context, st *sql.Stmt, keep func(domain.Event) bool, args ...any) ([]domain.Event, pageEnd, error) {
+	var end pageEnd
 	select {
 	case <-r.s.done:
-		return nil, domain.ErrStoreClosed
+		return nil, end, domain.ErrStoreClosed
 	default:
 	}
 	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
-		return nil, r.translate(ctx, err)
+		return nil, end, r.translate(ctx, err)
 	}
 	defer rows.Close()
 	r.page, r.ids, r.refs, r.text = r.page[:0], r.ids[:0], r.refs[:0], r.text[:0]
@@ -110,22 +120,32 @@ func (r *pageReader) read(ctx context.Context, st *sql.Stmt, args ...any) ([]dom
 	)
 	for rows.Next() {
 		if err := rows.Scan(&pos, &sid, &rev, &meta, &data); err != nil {
-			return nil, r.translate(ctx, err)
+			return nil, end, r.translate(ctx, err)
 		}
 		p, _ := pos.(int64)
 		id, _ := sid.(int64)
 		rv, _ := rev.(int64)
+		end.rows, end.last = end.rows+1, p
+		if keep != nil {
+			head := domain.Event{Position: domain.Seq(uint64(p)), Data: data}
+			if err := r.meta.decodeHead(meta, &head); err != nil {
+				return nil, end, fmt.Errorf("sqlite: read position %d: %w", p, err)
+			}
+			if !keep(head) {
+				continue
+			}
+		}
 		r.page = append(r.page, domain.Event{Revision: uint64(rv), Position: domain.Seq(uint64(p))})
 		e := &r.page[len(r.page)-1]
 		r.refs = append(r.refs, textRefs{})
 		if r.text, err = r.meta.decodeInto(meta, e, &r.refs[len(r.refs)-1], r.text); err != nil {
-			return nil, fmt.Errorf("sqlite: read position %d: %w", p, err)
+			return nil, end, fmt.Errorf("sqlite: read position %d: %w", p, err)
 		}
 		e.Data = r.data(data)
 		r.ids = append(r.ids, id)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, r.translate(ctx, err)
+		return nil, end, r.translate(ctx, err)
 	}
 	rows.Close()
 	text := string(r.text)
@@ -133,14 +153,22 @@ func (r *pageReader) read(ctx context.Context, st *sql.Stmt, args ...any) ([]dom
 		r.refs[i].resolve(text, &r.page[i])
 		name, err := r.s.names.name(ctx, r.ids[i])
 		if err != nil {
-			return nil, r.translate(ctx, err)
+			return nil, end, r.translate(ctx, err)
 		}
 		r.page[i].Stream = name
 	}
-	return r.page, nil
+	return r.page, end, nil
 }
 
-func (r *pageReader) translate(ctx context.Context, err error) error { return r.s.translateRead(ctx, err) }
+// pageEnd is how many rows a page query gave and the position of the last.
+type pageEnd struct {
+	rows int
+	last int64
+}
+
+func (r *pageReader) translate(ctx context.Context, err error) error {
+	return r.s.translateRead(ctx, err)
+}
 
 // translateRead turns a failed read into the error its caller reports: the
 // context's, domain.ErrStoreClosed once the store is closed, or err.
@@ -225,6 +253,37 @@ func (s *Store) ReadAll(ctx context.Context, after domain.Position) iter.Seq2[do
 				return
 			}
 			next = int64(page[len(page)-1].Position.Commit)
+		}
+	}
+}
+
+// ReadAllWhere implements domain.FilteringReader: ReadAll that decodes only
+// the meta head (type and times) of the events keep refuses.
+func (s *Store) ReadAllWhere(ctx context.Context, after, upTo domain.Position, keep func(domain.Event) bool) iter.Seq2[domain.Event, error] {
+	return func(yield func(domain.Event, error) bool) {
+		r := s.newPageReader()
+		next := clampPos(after.Commit)
+		for {
+			if !upTo.IsZero() && next >= clampPos(upTo.Commit) {
+				return
+			}
+			page, end, err := r.readWhere(ctx, s.rd.all, keep, next, pageSize)
+			if err != nil {
+				yield(domain.Event{}, err)
+				return
+			}
+			for i := range page {
+				if !upTo.IsZero() && upTo.Less(page[i].Position) {
+					return
+				}
+				if !yield(page[i], nil) {
+					return
+				}
+			}
+			if end.rows < pageSize {
+				return
+			}
+			next = end.last
 		}
 	}
 }

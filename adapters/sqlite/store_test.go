@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"perfledger/adapters/sqlite"
 	"perfledger/domain"
 	"perfledger/domain/storetest"
@@ -243,8 +245,37 @@ func TestWriteAheadLogStaysBounded(t *testing.T) {
 // reads them, across its pages, from the start or after any position.
 func TestRecordedTimesMatchReadAll(t *testing.T) {
 	ctx := context.Background()
-	s := openStore(t, sqlite.Config{})
+	s, all := storeOf5000(t)
 	var _ domain.TimeLister = s
+	for _, from := range []int{0, 1, 4095, 4096, 4100, 4999, 5000} {
+		var after domain.Position
+		if from > 0 {
+			after = all[from-1].Position
+		}
+		var got []domain.EventTime
+		for e, err := range s.RecordedTimes(ctx, after) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, e)
+		}
+		if len(got) != len(all)-from {
+			t.Fatalf("after %d events: %d times, want %d", from, len(got), len(all)-from)
+		}
+		for i, e := range got {
+			if w := all[from+i]; e.Position != w.Position || !e.RecordedAt.Equal(w.RecordedAt) {
+				t.Fatalf("after %d events, time %d: %v at %s, want %v at %s", from, i, e.Position, e.RecordedAt, w.Position, w.RecordedAt)
+			}
+		}
+	}
+}
+
+// storeOf5000 is a store of 5,000 events (ten pages of ReadAll) over seven
+// streams, with recorded times that go back and forth, and its events.
+func storeOf5000(t *testing.T) (*sqlite.Store, []domain.Event) {
+	t.Helper()
+	ctx := context.Background()
+	s := openStore(t, sqlite.Config{})
 	for i := range 50 {
 		evs := storetest.Events(100, 16)
 		for j := range evs {
@@ -264,24 +295,61 @@ func TestRecordedTimesMatchReadAll(t *testing.T) {
 	if len(all) != 5000 {
 		t.Fatalf("%d events, want 5000", len(all))
 	}
-	for _, from := range []int{0, 1, 4095, 4096, 4100, 4999, 5000} {
-		var after domain.Position
-		if from > 0 {
-			after = all[from-1].Position
-		}
-		var got []domain.EventTime
-		for e, err := range s.RecordedTimes(ctx, after) {
-			if err != nil {
-				t.Fatal(err)
+	return s, all
+}
+
+// ReadAllWhere gives exactly the events of ReadAll that keep accepts, after
+// a position and up to another, across pages; keep sees each event's
+// position, type, times and data, and nothing else.
+func TestReadAllWhereMatchesReadAll(t *testing.T) {
+	ctx := context.Background()
+	s, all := storeOf5000(t)
+	var _ domain.FilteringReader = s
+	byPos := map[domain.Position]domain.Event{}
+	for _, e := range all {
+		byPos[e.Position] = e
+	}
+	keeps := map[string]func(domain.Event) bool{
+		"all":                 func(domain.Event) bool { return true },
+		"none":                func(domain.Event) bool { return false },
+		"one in 700":          func(e domain.Event) bool { return e.Position.Commit%700 == 3 },
+		"recorded by 9:00:30": func(e domain.Event) bool { return !e.RecordedAt.After(time.Date(2026, 11, 27, 9, 0, 30, 0, time.UTC)) },
+	}
+	for name, keep := range keeps {
+		for _, r := range [][2]int{{0, 0}, {0, 5000}, {1, 4999}, {511, 513}, {600, 4100}, {4999, 0}, {5000, 0}} {
+			var after, upTo domain.Position
+			if r[0] > 0 {
+				after = all[r[0]-1].Position
 			}
-			got = append(got, e)
-		}
-		if len(got) != len(all)-from {
-			t.Fatalf("after %d events: %d times, want %d", from, len(got), len(all)-from)
-		}
-		for i, e := range got {
-			if w := all[from+i]; e.Position != w.Position || !e.RecordedAt.Equal(w.RecordedAt) {
-				t.Fatalf("after %d events, time %d: %v at %s, want %v at %s", from, i, e.Position, e.RecordedAt, w.Position, w.RecordedAt)
+			if r[1] > 0 {
+				upTo = all[r[1]-1].Position
+			}
+			var want []domain.Event
+			for _, e := range all[r[0]:] {
+				if !upTo.IsZero() && upTo.Less(e.Position) {
+					break
+				}
+				if keep(e) {
+					want = append(want, e)
+				}
+			}
+			var got []domain.Event
+			seen := func(e domain.Event) bool {
+				w := byPos[e.Position]
+				if e.Type != w.Type || !e.OccurredAt.Equal(w.OccurredAt) || !e.RecordedAt.Equal(w.RecordedAt) ||
+					string(e.Data) != string(w.Data) || e.ID != "" || e.Stream != "" || e.Hash != "" {
+					t.Fatalf("%s: keep saw %+v, want the head of %+v", name, e, w)
+				}
+				return keep(e)
+			}
+			for e, err := range s.ReadAllWhere(ctx, after, upTo, seen) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, e)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("%s, events %d to %d (-ReadAll +ReadAllWhere):\n%s", name, r[0], r[1], diff)
 			}
 		}
 	}
