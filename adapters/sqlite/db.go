@@ -16,8 +16,12 @@ import (
 // write transactions so that concurrent writers queue instead of failing.
 // The settings are checked after opening.
 func OpenDB(ctx context.Context, path string) (*sql.DB, error) {
-	return openDB(ctx, path, 32, "synchronous(FULL)")
+	return openDB(ctx, path, APICacheMiB, "synchronous(FULL)")
 }
+
+// APICacheMiB is the page cache of OpenDB's connections: the API's tables
+// (tokens, idempotency keys) are small and read by key.
+const APICacheMiB = 2
 
 // DerivedCheckpointPages is the write-ahead log's automatic checkpoint of
 // OpenDerivedDB, in pages (8,192 pages: 32 MiB). With 64 writers appending
@@ -28,11 +32,11 @@ const DerivedCheckpointPages = 8192
 
 // DerivedCacheMiB is the page cache of OpenDerivedDB's connections. The
 // pure-Go SQLite driver's allocator gives each cached page twice its size,
-// and keeps what it freed: with 32 MiB, `ledger serve` on the 1.6M-event
-// ledger held 180–240 MB of SQLite memory under a POST load and peaked at
-// 336 MB rebuilding four read models at start; with 16 MiB, 149 MB and
-// 269 MB, with the same POST rate and the same rebuild time (88 s).
-const DerivedCacheMiB = 16
+// and keeps what it freed. 32 MiB, then 16, made SQLite most of `ledger
+// serve`'s memory under a POST load (150–218 MB with every cache); 4 MiB
+// rebuilds the read models as fast as 16 (200k demo events: 20,987–21,615
+// events/s against 20,853–21,985; 1 MiB: 17,769–19,047).
+const DerivedCacheMiB = 4
 
 // OpenDerivedDB opens (creating if needed) a database whose every row can be
 // derived again from the event log: the read models. It differs from OpenDB

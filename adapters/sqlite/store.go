@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -139,6 +140,18 @@ type Store struct {
 
 var _ domain.EventStore = (*Store)(nil)
 
+// The event store's page caches, per connection: the writer's and each of
+// its four readers'. They are small on purpose: the operating system caches
+// the file as well, and the pure-Go SQLite driver's allocator gives each
+// cached page twice its size and keeps what it frees, so that big caches
+// were most of the server's memory. With every SQLite cache of `ledger
+// serve` at 1 MiB, its SQLite memory under a POST load fell from 150–218 MB
+// to 19 MB at the same request rate (BENCHMARKS.md, fifth session).
+const (
+	WriterCacheMiB = 2
+	ReaderCacheMiB = 1
+)
+
 // Open opens (creating if needed) the event store at cfg.Path, checks that
 // the WAL journal and the configured durability are in effect, and applies
 // the embedded schema migrations.
@@ -167,7 +180,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	// writer itself, so the writer still checkpoints when the log reaches
 	// 4,096 pages; by then the checkpointer has copied nearly every page
 	// and the writer's checkpoint is short.
-	wdb, err := sql.Open("sqlite", base+"&_pragma=synchronous("+syncPragma+")&_pragma=cache_size(-8192)&_pragma=wal_autocheckpoint(4096)&_txlock=immediate")
+	wdb, err := sql.Open("sqlite", base+"&_pragma=synchronous("+syncPragma+")&_pragma=cache_size(-"+strconv.Itoa(WriterCacheMiB<<10)+
+		")&_pragma=wal_autocheckpoint(4096)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
@@ -202,7 +216,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := migrate(ctx, wdb, "events"); err != nil {
 		return fail(err)
 	}
-	s.rdb, err = sql.Open("sqlite", base+"&_pragma=query_only(1)&_pragma=cache_size(-4096)")
+	s.rdb, err = sql.Open("sqlite", base+"&_pragma=query_only(1)&_pragma=cache_size(-"+strconv.Itoa(ReaderCacheMiB<<10)+")")
 	if err != nil {
 		return fail(err)
 	}

@@ -111,10 +111,11 @@ finish and the projections checkpoint.`)
 }
 
 // The API's pool on the read models: enough connections for two cores, and
-// a page cache per connection that holds the hot pages of the boards.
+// a page cache per connection that holds the hot pages of the boards (small:
+// see sqlite.DerivedCacheMiB).
 const (
 	viewReaders        = 8
-	viewReaderCacheMiB = 4
+	viewReaderCacheMiB = 2
 )
 
 // app is the wired ledger: store, service, projections, bus and API tables.
