@@ -67,16 +67,11 @@ CREATE TABLE IF NOT EXISTS {p}sc_weeks (
 	member_id TEXT NOT NULL,
 	week TEXT NOT NULL,
 	total INTEGER NOT NULL,
-	card TEXT NOT NULL,
-	sources TEXT NOT NULL,
 	PRIMARY KEY (member_id, week)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS {p}sc_months (
 	member_id TEXT NOT NULL,
 	month TEXT NOT NULL,
-	card TEXT NOT NULL,
-	revenue_source TEXT NOT NULL,
-	revenue_currency TEXT NOT NULL,
 	PRIMARY KEY (member_id, month)
 ) WITHOUT ROWID
 `
@@ -85,8 +80,11 @@ CREATE TABLE IF NOT EXISTS {p}sc_months (
 // of the contributions per member, week, month, source and currency, equal
 // to the sums over the rows of sc_contrib that are not voided (the
 // leaderboard's batches keep them: sumKey): a week or month is then scored
-// from a few rows however many contributions it holds, and the events behind
-// each figure are listed from sc_contrib when a card is read.
+// from a few rows however many contributions it holds. sc_weeks keeps each
+// scored week's total W (a monthly card and the weekly-score boards read
+// it) and sc_months each scored month. A card itself is computed when it is
+// read, by the same code from the same rows, with the events behind each
+// figure listed from sc_contrib.
 func setupScores(ctx context.Context, tx *sql.Tx, prefix, schema string) error {
 	return execAll(ctx, tx, prefix, schema+";"+scoreSchema)
 }
@@ -406,8 +404,8 @@ func (k *scoreKeeper) recompute(ctx context.Context, s *stmts, hooks scoreHooks)
 			if err := s.exec(ctx, `DELETE FROM {p}sc_weeks WHERE member_id = ? AND week = ?`, mp.member, mp.period); err != nil {
 				return err
 			}
-		} else if err := s.exec(ctx, `INSERT OR REPLACE INTO {p}sc_weeks (member_id, week, total, card, sources) VALUES (?, ?, ?, ?, ?)`,
-			mp.member, mp.period, int64(w.Total), jsonText(w), jsonText(w.sources)); err != nil {
+		} else if err := s.exec(ctx, `INSERT OR REPLACE INTO {p}sc_weeks (member_id, week, total) VALUES (?, ?, ?)`,
+			mp.member, mp.period, int64(w.Total)); err != nil {
 			return err
 		}
 		if hooks.week != nil {
@@ -425,8 +423,7 @@ func (k *scoreKeeper) recompute(ctx context.Context, s *stmts, hooks scoreHooks)
 		if err != nil {
 			return fmt.Errorf("month %s of %s: %w", mp.period, mp.member, err)
 		}
-		if err := s.exec(ctx, `INSERT OR REPLACE INTO {p}sc_months (member_id, month, card, revenue_source, revenue_currency) VALUES (?, ?, ?, ?, ?)`,
-			mp.member, mp.period, jsonText(m), m.revenueSource, m.revenueCurrency); err != nil {
+		if err := s.exec(ctx, `INSERT OR IGNORE INTO {p}sc_months (member_id, month) VALUES (?, ?)`, mp.member, mp.period); err != nil {
 			return err
 		}
 		if hooks.month != nil {
@@ -785,30 +782,32 @@ func (p *Scorecard) Week(ctx context.Context, db Queryer, q ScorecardQuery) (Sco
 	if err != nil || per.Kind != domain.PeriodWeek {
 		return ScorecardWeek{}, fmt.Errorf("%w: week %q: want YYYY-Www", ErrInvalidQuery, q.Period)
 	}
-	var (
-		card            ScorecardWeek
-		sources         map[string]kpiSource
-		raw, rawSources string
-	)
-	if err := p.row(ctx, db, `SELECT card, sources FROM {p}sc_weeks WHERE member_id = ? AND week = ?`, q.MemberID, per.String(), &raw, &rawSources); err != nil {
-		return ScorecardWeek{}, err
-	}
-	if err := errors.Join(json.Unmarshal([]byte(raw), &card), json.Unmarshal([]byte(rawSources), &sources)); err != nil {
-		return ScorecardWeek{}, fmt.Errorf("scorecard: stored card: %w", err)
-	}
-	events, err := p.events(ctx, db, `SELECT source, currency, event_id FROM {p}sc_contrib WHERE member_id = ? AND week = ? AND voided_by = ''
-		ORDER BY event_id`, []any{q.MemberID, per.String()}, func(source, currency string) (string, bool) {
-		ks, ok := sources[source]
-		return ks.KPI, ok && (ks.Currency == "" || ks.Currency == currency)
-	})
-	if err != nil {
-		return ScorecardWeek{}, err
-	}
-	for i := range card.KPIs {
-		card.KPIs[i].Events = nonNil(events[card.KPIs[i].KPI])
-	}
-	pos, err := loadPosition(ctx, db, p.prefix)
-	card.Position = pos.String()
+	var card ScorecardWeek
+	err = p.compute(ctx, db, `SELECT total FROM {p}sc_weeks WHERE member_id = ? AND week = ?`, q.MemberID, per.String(),
+		func(s *stmts, k *scoreKeeper) error {
+			w, ok, err := k.week(ctx, s, q.MemberID, per.String())
+			if err != nil {
+				return err
+			}
+			if !ok { // scored, then emptied since: the row goes at the next batch's end
+				return fmt.Errorf("scorecard of %s for %s: %w", q.MemberID, per, domain.ErrNotFound)
+			}
+			card = w
+			events, err := p.events(ctx, s.tx, `SELECT source, currency, event_id FROM {p}sc_contrib WHERE member_id = ? AND week = ? AND voided_by = ''
+				ORDER BY event_id`, []any{q.MemberID, per.String()}, func(source, currency string) (string, bool) {
+				ks, ok := w.sources[source]
+				return ks.KPI, ok && (ks.Currency == "" || ks.Currency == currency)
+			})
+			if err != nil {
+				return err
+			}
+			for i := range card.KPIs {
+				card.KPIs[i].Events = nonNil(events[card.KPIs[i].KPI])
+			}
+			pos, err := loadPosition(ctx, s.tx, p.prefix)
+			card.Position = pos.String()
+			return err
+		})
 	return card, err
 }
 
@@ -819,43 +818,81 @@ func (p *Scorecard) Month(ctx context.Context, db Queryer, q ScorecardQuery) (Sc
 	if err != nil || per.Kind != domain.PeriodMonth {
 		return ScorecardMonth{}, fmt.Errorf("%w: month %q: want YYYY-MM", ErrInvalidQuery, q.Period)
 	}
-	var (
-		card                  ScorecardMonth
-		raw, source, currency string
-	)
-	if err := p.row(ctx, db, `SELECT card, revenue_source, revenue_currency FROM {p}sc_months WHERE member_id = ? AND month = ?`,
-		q.MemberID, per.String(), &raw, &source, &currency); err != nil {
-		return ScorecardMonth{}, err
-	}
-	if err := json.Unmarshal([]byte(raw), &card); err != nil {
-		return ScorecardMonth{}, fmt.Errorf("scorecard: stored card: %w", err)
-	}
-	card.RevenueEvents = []string{}
-	if source != "" {
-		events, err := p.events(ctx, db, `SELECT source, currency, event_id FROM {p}sc_contrib WHERE member_id = ? AND week >= ? AND week <= ?
-			AND month = ? AND source = ? AND currency = ? AND voided_by = '' ORDER BY event_id`, []any{q.MemberID,
-			domain.PeriodOf(domain.PeriodWeek, per.Start()).String(), domain.PeriodOf(domain.PeriodWeek, per.End().AddDate(0, 0, -1)).String(),
-			per.String(), source, currency}, func(string, string) (string, bool) { return "", true })
-		if err != nil {
-			return ScorecardMonth{}, err
-		}
-		card.RevenueEvents = nonNil(events[""])
-	}
-	pos, err := loadPosition(ctx, db, p.prefix)
-	card.Position = pos.String()
+	var card ScorecardMonth
+	err = p.compute(ctx, db, `SELECT 1 FROM {p}sc_months WHERE member_id = ? AND month = ?`, q.MemberID, per.String(),
+		func(s *stmts, k *scoreKeeper) error {
+			m, err := k.month(ctx, s, q.MemberID, per.String())
+			if err != nil {
+				return err
+			}
+			card = m
+			card.RevenueEvents = []string{}
+			if m.revenueSource != "" {
+				events, err := p.events(ctx, s.tx, `SELECT source, currency, event_id FROM {p}sc_contrib WHERE member_id = ? AND week >= ? AND week <= ?
+					AND month = ? AND source = ? AND currency = ? AND voided_by = '' ORDER BY event_id`, []any{q.MemberID,
+					domain.PeriodOf(domain.PeriodWeek, per.Start()).String(), domain.PeriodOf(domain.PeriodWeek, per.End().AddDate(0, 0, -1)).String(),
+					per.String(), m.revenueSource, m.revenueCurrency}, func(string, string) (string, bool) { return "", true })
+				if err != nil {
+					return err
+				}
+				card.RevenueEvents = nonNil(events[""])
+			}
+			pos, err := loadPosition(ctx, s.tx, p.prefix)
+			card.Position = pos.String()
+			return err
+		})
 	return card, err
 }
 
-// row reads the stored row of a card (its JSON first) into dest.
-func (p *Scorecard) row(ctx context.Context, db Queryer, q, memberID, period string, dest ...any) error {
-	err := db.QueryRowContext(ctx, withPrefix(p.prefix, q), memberID, period).Scan(dest...)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("scorecard of %s for %s: %w", memberID, period, domain.ErrNotFound)
+// compute runs f, in one read transaction on db, with a score keeper over
+// the leaderboard's tables, once exists (a query of one row by member and
+// period) has found the card scored: a card is computed when read, by the
+// code that scores it at each batch's end, so that it is the one the boards
+// count.
+func (p *Scorecard) compute(ctx context.Context, db Queryer, exists, memberID, period string, f func(*stmts, *scoreKeeper) error) error {
+	return readTx(ctx, db, func(tx *sql.Tx) error {
+		var one int64
+		err := tx.QueryRowContext(ctx, withPrefix(p.prefix, exists), memberID, period).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("scorecard of %s for %s: %w", memberID, period, domain.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("scorecard: %w", err)
+		}
+		s := newStmts(tx, p.prefix)
+		defer s.close()
+		book, err := loadRules(ctx, s)
+		if err != nil {
+			return fmt.Errorf("scorecard: %w", err)
+		}
+		if err := f(s, newScoreKeeper(book, newOrgCache())); err != nil {
+			if errors.Is(err, domain.ErrNotFound) {
+				return err
+			}
+			return fmt.Errorf("scorecard: %w", err)
+		}
+		return nil
+	})
+}
+
+// readTx runs f in a read transaction: db itself when it is one, else one
+// begun on it (a card reads several tables, which must be seen at one
+// instant).
+func readTx(ctx context.Context, db Queryer, f func(*sql.Tx) error) error {
+	switch d := db.(type) {
+	case *sql.Tx:
+		return f(d)
+	case interface {
+		BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
+	}:
+		tx, err := d.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		if err != nil {
+			return fmt.Errorf("scorecard: %w", err)
+		}
+		defer tx.Rollback() //nolint:errcheck // read only: nothing to keep
+		return f(tx)
 	}
-	if err != nil {
-		return fmt.Errorf("scorecard: %w", err)
-	}
-	return nil
+	return fmt.Errorf("scorecard: %T cannot begin a read transaction", db)
 }
 
 // events lists the event ids of the contributions a query returns (rows of
