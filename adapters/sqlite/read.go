@@ -235,30 +235,12 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64) iter
 // ReadStream's do. It reads up to the events committed
 // when it reaches the end of the log.
 func (s *Store) ReadAll(ctx context.Context, after domain.Position) iter.Seq2[domain.Event, error] {
-	return func(yield func(domain.Event, error) bool) {
-		r := s.newPageReader()
-		next := clampPos(after.Commit)
-		for {
-			page, err := r.read(ctx, s.rd.all, next, pageSize)
-			if err != nil {
-				yield(domain.Event{}, err)
-				return
-			}
-			for i := range page {
-				if !yield(page[i], nil) {
-					return
-				}
-			}
-			if len(page) < pageSize {
-				return
-			}
-			next = int64(page[len(page)-1].Position.Commit)
-		}
-	}
+	return s.ReadAllWhere(ctx, after, domain.Position{}, nil)
 }
 
 // ReadAllWhere implements domain.FilteringReader: ReadAll that decodes only
-// the meta head (type and times) of the events keep refuses.
+// the meta head (type and times) of the events keep refuses (nil keep:
+// every event).
 func (s *Store) ReadAllWhere(ctx context.Context, after, upTo domain.Position, keep func(domain.Event) bool) iter.Seq2[domain.Event, error] {
 	return func(yield func(domain.Event, error) bool) {
 		r := s.newPageReader()
