@@ -789,7 +789,7 @@ func (p *Scorecard) Week(ctx context.Context, db Queryer, q ScorecardQuery) (Sco
 			if err != nil {
 				return err
 			}
-			if !ok { // scored, then emptied since: the row goes at the next batch's end
+			if !ok { // not in a committed state (the row goes with the week's last figure); not found all the same
 				return fmt.Errorf("scorecard of %s for %s: %w", q.MemberID, per, domain.ErrNotFound)
 			}
 			card = w
