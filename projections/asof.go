@@ -539,8 +539,10 @@ func (a *AsOf) buildView(ctx context.Context, t time.Time, set eventSet) (v *AsO
 	if err := r.CatchUp(ctx, boundedLog{log: a.cfg.Log, upTo: set.last, until: t, keep: set.models.keep}); err != nil {
 		return nil, err
 	}
-	if set.models.keep != nil && !set.last.IsZero() {
-		// The view reflects every event up to set.last, those its scope skipped included.
+	if !set.last.IsZero() {
+		// The view reflects every event up to set.last, including those
+		// skipped (recorded after t, refused by a scope, of a type unknown
+		// to this build): its read models report that position.
 		if err := r.passTo(ctx, set.last); err != nil {
 			return nil, err
 		}

@@ -1090,9 +1090,9 @@ func (r *Runner) replayIndexed(ctx context.Context, log EventLog, insts []*insta
 }
 
 // passTo records that every projection has read the log up to pos although
-// the events after its checkpoint were not given to it (an as-of replay's
-// scope skipped them): checkpoints, and the position queries report, move
-// to pos.
+// the events after its checkpoint were not given to it (an as-of replay
+// skipped them): checkpoints, and the position queries report, move to pos.
+// Projections already there are left alone.
 func (r *Runner) passTo(ctx context.Context, pos domain.Position) error {
 	tx, err := r.beginWrite(ctx)
 	if err != nil {
