@@ -192,7 +192,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s := &Store{
 		cfg:        cfg,
 		wdb:        wdb,
-		reqs:       make(chan *appendReq),
+		reqs:       make(chan *appendReq, appendQueue),
 		done:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 		notify:     make(chan struct{}),
@@ -294,10 +294,25 @@ func (s *Store) Append(ctx context.Context, stream string, expected domain.Expec
 	select {
 	case rep := <-r.reply:
 		return rep.res, rep.err
+	case <-s.writerDone:
+		// The writer answers every request it takes before it stops; one
+		// still queued was never taken.
+		select {
+		case rep := <-r.reply:
+			return rep.res, rep.err
+		default:
+			return domain.AppendResult{}, domain.ErrStoreClosed
+		}
 	case <-ctx.Done():
 		return domain.AppendResult{}, ctx.Err()
 	}
 }
+
+// appendQueue is how many appends can wait for the writer without their
+// callers blocking. A caller that hands its request over without waiting for
+// the writer to take it is woken once, by the reply, instead of twice: under
+// load each needless wake-up is a trip through the scheduler's run queue.
+const appendQueue = 1024
 
 // checkpointEvery is how many bytes of events the writer commits between
 // two requests for a checkpoint.

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"runtime"
 	"time"
 
 	"perfledger/domain"
@@ -56,10 +55,6 @@ func (w *writer) close() {
 	}
 }
 
-// maxSpins bounds the scheduler yields the writer spends waiting for a
-// group to fill.
-const maxSpins = 4
-
 // maxLinger bounds the time the writer waits for a group to fill.
 const maxLinger = 2 * time.Millisecond
 
@@ -108,29 +103,25 @@ func (s *Store) write() {
 			n := len(r.events)
 			// Writers answered by the previous commit are about to append
 			// again: give them a moment to join this group, up to the
-			// previous group's size. First a few scheduler yields, then a
-			// wait bounded by a quarter of the last commit's duration (the
-			// price of one more sync is higher).
+			// previous group's size, for at most a quarter of the last
+			// commit's duration (the price of one more sync is higher). The
+			// writer never yields with runtime.Gosched: that puts it at the
+			// end of the scheduler's global queue, and under load every
+			// append then waited tens of milliseconds for it.
 			more := func(r *appendReq) bool {
 				batch = append(batch, r)
 				n += len(r.events)
 				return len(batch) < lastGroup && n < s.cfg.MaxBatch
 			}
-			for spins := 0; ; spins++ {
-			gather:
-				for n < s.cfg.MaxBatch {
-					select {
-					case r := <-s.reqs:
-						batch = append(batch, r)
-						n += len(r.events)
-					default:
-						break gather
-					}
+		gather:
+			for n < s.cfg.MaxBatch {
+				select {
+				case r := <-s.reqs:
+					batch = append(batch, r)
+					n += len(r.events)
+				default:
+					break gather
 				}
-				if len(batch) >= lastGroup || n >= s.cfg.MaxBatch || spins == maxSpins {
-					break
-				}
-				runtime.Gosched()
 			}
 			if len(batch) < lastGroup && n < s.cfg.MaxBatch && lastCommit > 0 {
 				linger.Reset(min(lastCommit/4, maxLinger))
