@@ -513,6 +513,13 @@ func (r *Runner) DB() *sql.DB { return r.readDB }
 // Names lists the registered projections in registration order.
 func (r *Runner) Names() []string { return slices.Clone(r.names) }
 
+// Handles reports whether the named projection reads events of type
+// eventType (see TypeFilter); true for an unknown name.
+func (r *Runner) Handles(name, eventType string) bool {
+	p := r.Current(name)
+	return p == nil || Handles(p, eventType)
+}
+
 // Current returns the instance of the named projection that serves queries,
 // or nil for an unknown name. After a rebuild swaps instances, Current returns
 // the new one; callers must not keep the result across requests.

@@ -84,7 +84,8 @@ type SubscriberConfig struct {
 	// becoming messages; the last one read before the subscription catches
 	// up is always delivered, so that the consumer's checkpoint reaches the
 	// head. Only for a consumer that needs no message per event to account
-	// for its position (a policy), never for a projector.
+	// for its position: a policy, or a projector for the types it does not
+	// read (projections.TypeFilter).
 	Skip func(topic, eventType string) bool
 	// MinBackoff and MaxBackoff bound the exponential pause before a
 	// subscription resumes; 0 means 50 ms and 5 s.
