@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -31,6 +32,7 @@ type serveConfig struct {
 	shutdownWait time.Duration
 	asOf         asOfConfig
 	memoryLimit  byteSize
+	procs        int
 	pprofAddr    string
 }
 
@@ -48,6 +50,9 @@ func (c serveConfig) Validate() error {
 	}
 	if c.shutdownWait <= 0 {
 		return usageErr("--shutdown-timeout must be positive")
+	}
+	if c.procs < 0 {
+		return usageErr("--procs must be positive")
 	}
 	if c.asOf.cache < 1 || c.asOf.snapshotEvery < 1 || c.asOf.snapshots < 1 {
 		return usageErr("--asof-cache, --asof-snapshot-every and --asof-snapshots must be at least 1")
@@ -76,6 +81,7 @@ finish and the projections checkpoint.`)
 	fs.StringVar(&c.pprofAddr, "pprof", "", "serve Go profiles (net/http/pprof, no authentication) on this address, e.g. 127.0.0.1:6060; off when empty")
 	c.memoryLimit = defaultMemoryLimit
 	fs.Var(&c.memoryLimit, "memory-limit", "soft limit of the Go heap (e.g. 256MiB; off: none; GOMEMLIMIT is used when set and this flag is not)")
+	fs.IntVar(&c.procs, "procs", 0, "Go scheduler threads (GOMAXPROCS; 0: 8 per CPU, at most 64; GOMAXPROCS is used when set and this flag is not)")
 	fs.IntVar(&c.asOf.cache, "asof-cache", projections.DefaultAsOfCache, "as_of queries: read-model databases kept for recent times")
 	fs.IntVar(&c.asOf.snapshotEvery, "asof-snapshot-every", projections.DefaultSnapshotEvery, "as_of queries: events between snapshots (smaller: faster, more disk)")
 	fs.IntVar(&c.asOf.snapshots, "asof-snapshots", projections.DefaultMaxSnapshots, "as_of queries: snapshots kept (each is a copy of the read models)")
@@ -89,11 +95,13 @@ finish and the projections checkpoint.`)
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	given := false
-	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "memory-limit" })
-	if limit := applyMemoryLimit(given, c.memoryLimit, env.getenv("GOMEMLIMIT"), defaultMemoryLimit); limit > 0 {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if limit := applyMemoryLimit(given["memory-limit"], c.memoryLimit, env.getenv("GOMEMLIMIT"), defaultMemoryLimit); limit > 0 {
 		logger.Info("memory limit of the Go heap", "bytes", limit)
 	}
+	procs := applyProcs(given["procs"] && c.procs > 0, c.procs, env.getenv("GOMAXPROCS"), runtime.NumCPU())
+	logger.Info("Go scheduler threads", "procs", procs, "cpus", runtime.NumCPU())
 	unlock, err := lockData(c.data) // the read models are this process's alone
 	if err != nil {
 		return err
