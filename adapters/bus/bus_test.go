@@ -550,6 +550,43 @@ func TestSubscriber(t *testing.T) {
 			t.Errorf("%d messages for 50 activities the policy skips (want the first, read before the others, and the head)", n)
 		}
 	})
+	t.Run("a long run of skipped events is broken by a message that ends a batch", func(t *testing.T) {
+		s := memory.New(nil)
+		appendActivities(t, s, 0, 1000)
+		sub, err := bus.NewSubscriber(bus.SubscriberConfig{Log: s, MaxSkipped: 100,
+			From: func(context.Context, string) (domain.Position, error) { return domain.Position{}, nil },
+			Skip: func(topic, typ string) bool { return typ == domain.TypeActivityLogged }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = sub.Close() }()
+		ch, err := sub.Subscribe(context.Background(), "projection:x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond) // let the read-ahead fill
+		var last uint64
+		n := 0
+		for last < 1000 {
+			msg := <-ch
+			e, err := bus.EventOf(msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg.Ack()
+			n++
+			if gap := e.Position.Commit - last; last > 1 && gap > 101 {
+				t.Errorf("message at %d follows one at %d: %d events skipped, want at most 100", e.Position.Commit, last, gap-1)
+			}
+			if last > 1 && msg.Metadata.Get(bus.MetaMore) != "" {
+				t.Errorf("message at %d says more are waiting: a projector would not commit its checkpoint", e.Position.Commit)
+			}
+			last = e.Position.Commit
+		}
+		if n < 10 || n > 13 {
+			t.Errorf("%d messages for 1,000 skipped events with MaxSkipped 100, want 10 to 13", n)
+		}
+	})
 	t.Run("the next message waits for the ack; a nack redelivers from the checkpoint", func(t *testing.T) {
 		s := memory.New(nil)
 		appendActivities(t, s, 0, 3)

@@ -87,6 +87,11 @@ type SubscriberConfig struct {
 	// for its position: a policy, or a projector for the types it does not
 	// read (projections.TypeFilter).
 	Skip func(topic, eventType string) bool
+	// MaxSkipped bounds a run of skipped events: the next one is delivered,
+	// flagged as the last waiting (no MetaMore), so that the consumer's
+	// checkpoint keeps up with a log that grows faster than it is read; 0
+	// means DefaultMaxSkipped.
+	MaxSkipped int
 	// MinBackoff and MaxBackoff bound the exponential pause before a
 	// subscription resumes; 0 means 50 ms and 5 s.
 	MinBackoff, MaxBackoff time.Duration
@@ -104,8 +109,8 @@ func (c SubscriberConfig) Validate() error {
 		return errors.New("bus: subscriber config: Log is nil")
 	case c.From == nil:
 		return errors.New("bus: subscriber config: From is nil")
-	case c.MinBackoff < 0 || c.MaxBackoff < 0 || c.ReadAhead < 0:
-		return errors.New("bus: subscriber config: negative backoff or read-ahead")
+	case c.MinBackoff < 0 || c.MaxBackoff < 0 || c.ReadAhead < 0 || c.MaxSkipped < 0:
+		return errors.New("bus: subscriber config: negative backoff, read-ahead or MaxSkipped")
 	}
 	return nil
 }
@@ -146,6 +151,9 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 	}
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		cfg.MaxBackoff = cfg.MinBackoff
+	}
+	if cfg.MaxSkipped == 0 {
+		cfg.MaxSkipped = DefaultMaxSkipped
 	}
 	if cfg.ReadAhead == 0 {
 		cfg.ReadAhead = 8192
@@ -252,14 +260,21 @@ func (s *Subscriber) session(ctx context.Context, topic string, out chan<- *mess
 		<-done
 	}()
 
+	skipped := 0
 	for it := range buf {
 		if it.err != nil {
 			return acked, fmt.Errorf("store subscription dropped: %w", it.err)
 		}
-		if s.cfg.Skip != nil && len(buf) > 0 && s.cfg.Skip(topic, it.ev.Type) {
-			continue
+		more := len(buf) > 0
+		if s.cfg.Skip != nil && more && s.cfg.Skip(topic, it.ev.Type) {
+			if skipped < s.cfg.MaxSkipped {
+				skipped++
+				continue
+			}
+			more = false // a checkpoint, however long the run of skipped events
 		}
-		msg := toMessage(*it.ev, len(buf) > 0)
+		skipped = 0
+		msg := toMessage(*it.ev, more)
 		msg.SetContext(ctx)
 		select {
 		case out <- msg:
@@ -280,6 +295,10 @@ func (s *Subscriber) session(ctx context.Context, topic string, out chan<- *mess
 	}
 	return acked, errors.New("store subscription ended")
 }
+
+// DefaultMaxSkipped is SubscriberConfig.MaxSkipped's default: with 64
+// writers appending flat out, about a fifth of a second of events.
+const DefaultMaxSkipped = 2048
 
 // toMessage turns an event into a message; see the Meta… keys.
 func toMessage(e domain.Event, more bool) *message.Message {
