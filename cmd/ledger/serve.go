@@ -52,7 +52,7 @@ func (c serveConfig) Validate() error {
 		return usageErr("--shutdown-timeout must be positive")
 	}
 	if c.procs < 0 {
-		return usageErr("--procs must be positive")
+		return usageErr("--procs must be 0 (8 per CPU) or more")
 	}
 	if c.asOf.cache < 1 || c.asOf.snapshotEvery < 1 || c.asOf.snapshots < 1 {
 		return usageErr("--asof-cache, --asof-snapshot-every and --asof-snapshots must be at least 1")
