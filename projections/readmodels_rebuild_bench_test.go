@@ -240,46 +240,11 @@ func rebuildSet(tb testing.TB) []projections.Factory {
 // so that two builds of the read models can be compared with diff.
 func dumpTables(tb testing.TB, db *sql.DB, path string) {
 	tb.Helper()
-	var names []string
-	rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			tb.Fatal(err)
-		}
-		names = append(names, n)
-	}
-	rows.Close()
 	var lines []string
-	for _, n := range names {
-		rows, err := db.Query(`SELECT * FROM "` + n + `"`)
-		if err != nil {
-			tb.Fatal(err)
+	for table, rows := range prefixedRows(tb, db, "") {
+		for _, r := range rows {
+			lines = append(lines, table+"\t"+r)
 		}
-		cols, _ := rows.Columns()
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		for rows.Next() {
-			if err := rows.Scan(ptrs...); err != nil {
-				tb.Fatal(err)
-			}
-			var sb strings.Builder
-			sb.WriteString(n)
-			for i, v := range vals {
-				if b, ok := v.([]byte); ok {
-					v = string(b)
-				}
-				fmt.Fprintf(&sb, "\t%s=%v", cols[i], v)
-			}
-			lines = append(lines, sb.String())
-		}
-		rows.Close()
 	}
 	slices.Sort(lines)
 	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/go-cmp/cmp"
 	_ "modernc.org/sqlite"
 
@@ -473,20 +474,40 @@ func TestBusClose(t *testing.T) {
 	})
 }
 
+// subscribe opens a Subscriber with cfg, closed when the test ends, and
+// subscribes to topic.
+func subscribe(t *testing.T, cfg bus.SubscriberConfig, topic string) <-chan *message.Message {
+	t.Helper()
+	sub, err := bus.NewSubscriber(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Close() })
+	ch, err := sub.Subscribe(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
+// ackNext receives the next message of ch, acks it and returns its event.
+func ackNext(t *testing.T, ch <-chan *message.Message) (domain.Event, *message.Message) {
+	t.Helper()
+	msg := <-ch
+	e, err := bus.EventOf(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg.Ack()
+	return e, msg
+}
+
 func TestSubscriber(t *testing.T) {
 	t.Run("a message carries the event: id, data and envelope", func(t *testing.T) {
 		s := memory.New(nil)
 		appendActivities(t, s, 0, 3)
-		sub, err := bus.NewSubscriber(bus.SubscriberConfig{Log: s,
-			From: func(context.Context, string) (domain.Position, error) { return domain.Seq(1), nil }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = sub.Close() }()
-		ch, err := sub.Subscribe(context.Background(), "projection:x")
-		if err != nil {
-			t.Fatal(err)
-		}
+		ch := subscribe(t, bus.SubscriberConfig{Log: s,
+			From: func(context.Context, string) (domain.Position, error) { return domain.Seq(1), nil }}, "projection:x")
 		var want []domain.Event
 		for e, err := range s.ReadAll(context.Background(), domain.Seq(1)) {
 			if err != nil {
@@ -521,26 +542,13 @@ func TestSubscriber(t *testing.T) {
 			}
 			head = e.Position
 		}
-		sub, err := bus.NewSubscriber(bus.SubscriberConfig{Log: s,
+		ch := subscribe(t, bus.SubscriberConfig{Log: s,
 			From: func(context.Context, string) (domain.Position, error) { return domain.Position{}, nil },
-			Skip: func(topic, typ string) bool { return topic == "policy:p" && typ == domain.TypeActivityLogged }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = sub.Close() }()
-		ch, err := sub.Subscribe(context.Background(), "policy:p")
-		if err != nil {
-			t.Fatal(err)
-		}
+			Skip: func(topic, typ string) bool { return topic == "policy:p" && typ == domain.TypeActivityLogged }}, "policy:p")
 		time.Sleep(50 * time.Millisecond) // let the read-ahead fill: the first message waits for us
 		n := 0
 		for {
-			msg := <-ch
-			e, err := bus.EventOf(msg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			msg.Ack()
+			e, _ := ackNext(t, ch)
 			n++
 			if e.Position == head {
 				break
@@ -553,27 +561,14 @@ func TestSubscriber(t *testing.T) {
 	t.Run("a long run of skipped events is broken by a message that ends a batch", func(t *testing.T) {
 		s := memory.New(nil)
 		appendActivities(t, s, 0, 1000)
-		sub, err := bus.NewSubscriber(bus.SubscriberConfig{Log: s, MaxSkipped: 100,
+		ch := subscribe(t, bus.SubscriberConfig{Log: s, MaxSkipped: 100,
 			From: func(context.Context, string) (domain.Position, error) { return domain.Position{}, nil },
-			Skip: func(topic, typ string) bool { return typ == domain.TypeActivityLogged }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = sub.Close() }()
-		ch, err := sub.Subscribe(context.Background(), "projection:x")
-		if err != nil {
-			t.Fatal(err)
-		}
+			Skip: func(topic, typ string) bool { return typ == domain.TypeActivityLogged }}, "projection:x")
 		time.Sleep(50 * time.Millisecond) // let the read-ahead fill
 		var last uint64
 		n := 0
 		for last < 1000 {
-			msg := <-ch
-			e, err := bus.EventOf(msg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			msg.Ack()
+			e, msg := ackNext(t, ch)
 			n++
 			if gap := e.Position.Commit - last; last > 1 && gap > 101 {
 				t.Errorf("message at %d follows one at %d: %d events skipped, want at most 100", e.Position.Commit, last, gap-1)
@@ -590,16 +585,8 @@ func TestSubscriber(t *testing.T) {
 	t.Run("the next message waits for the ack; a nack redelivers from the checkpoint", func(t *testing.T) {
 		s := memory.New(nil)
 		appendActivities(t, s, 0, 3)
-		sub, err := bus.NewSubscriber(bus.SubscriberConfig{Log: s, MinBackoff: time.Millisecond,
-			From: func(context.Context, string) (domain.Position, error) { return domain.Position{}, nil }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = sub.Close() }()
-		ch, err := sub.Subscribe(context.Background(), "projection:x")
-		if err != nil {
-			t.Fatal(err)
-		}
+		ch := subscribe(t, bus.SubscriberConfig{Log: s, MinBackoff: time.Millisecond,
+			From: func(context.Context, string) (domain.Position, error) { return domain.Position{}, nil }}, "projection:x")
 		first := <-ch
 		select {
 		case m := <-ch:
