@@ -43,6 +43,41 @@ func TestStoreContract(t *testing.T) {
 	}, storetest.Features{Dense: true})
 }
 
+// Appends racing Close each end, stored or refused with ErrStoreClosed:
+// one still queued when the writer stops is answered, not left waiting.
+func TestAppendsRacingCloseAllReturn(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "events.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 64)
+	for i := range 64 {
+		go func() {
+			var err error
+			for j := 0; err == nil; j++ {
+				_, err = s.Append(ctx, fmt.Sprintf("s-%d", i), domain.Any(), storetest.Events(1, 10))
+			}
+			errs <- err
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	timeout := time.After(10 * time.Second)
+	for range 64 {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, domain.ErrStoreClosed) {
+				t.Errorf("append racing Close: %v, want ErrStoreClosed", err)
+			}
+		case <-timeout:
+			t.Fatal("appends still waiting 10 s after Close")
+		}
+	}
+}
+
 func TestOpenAppliesSchemaOnceAndReopens(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "sub", "events.db")
