@@ -297,8 +297,13 @@ func (s *Subscriber) session(ctx context.Context, topic string, out chan<- *mess
 }
 
 // DefaultMaxSkipped is SubscriberConfig.MaxSkipped's default: with 64
-// writers appending flat out, about a fifth of a second of events.
-const DefaultMaxSkipped = 2048
+// clients posting flat out to `ledger serve`, about two thirds of a second
+// of events. With 2,048, the six read models that skip activities committed
+// a checkpoint four times as often, each waiting its turn while its
+// read-ahead filled: POST p99 23–25 ms and 240–248 MB instead of 19–20 ms
+// and 223–235 MB (BENCHMARKS.md); BenchmarkLiveLag's p99, which waits for
+// every read model, stays near half a second either way.
+const DefaultMaxSkipped = 8192
 
 // toMessage turns an event into a message; see the Meta… keys.
 func toMessage(e domain.Event, more bool) *message.Message {
