@@ -15,10 +15,10 @@ import "runtime"
 // scheduler had paused. With more threads than CPUs the kernel's scheduler
 // shares the CPUs among them by time slices, and the writer runs within a
 // few milliseconds of becoming ready. On the two-CPU machine of
-// BENCHMARKS.md "HTTP API", POST p99 went from 34–36 ms with 2 threads to
-// 18–20 ms with 16, and from 8.9–10.2k to 11.2–13.3k requests a second
+// BENCHMARKS.md (sixth session), POST p99 went from 35–40 ms with 2 threads to
+// 19–20 ms with 16, and from 9.0–9.2k to 11.6–12.0k requests a second
 // (before the read models skipped the event types they do not read, from
-// 72–94 ms to 45–57 ms).
+// 72–94 ms to 44–57 ms).
 const (
 	procsPerCPU = 8
 	maxProcs    = 64
