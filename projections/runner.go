@@ -123,6 +123,9 @@ type instance struct {
 type projection struct {
 	name    string
 	factory Factory
+	// model is an instance of the factory's, never set up: what the read
+	// model is, whichever instance serves (Handles asks it, lock-free).
+	model Projector
 	// apply serialises every write to the serving instance (live batches,
 	// catch-up, the swap of a rebuild).
 	apply sync.Mutex
@@ -196,7 +199,8 @@ func NewRunner(ctx context.Context, cfg RunnerConfig) (*Runner, error) {
 		return nil, fmt.Errorf("projections: create runner tables: %w", err)
 	}
 	for _, f := range cfg.Projections {
-		p := &projection{name: f("").Name(), factory: f}
+		model := f("")
+		p := &projection{name: model.Name(), factory: f, model: model}
 		if err := r.open(ctx, p); err != nil {
 			return nil, err
 		}
@@ -514,10 +518,11 @@ func (r *Runner) DB() *sql.DB { return r.readDB }
 func (r *Runner) Names() []string { return slices.Clone(r.names) }
 
 // Handles reports whether the named projection reads events of type
-// eventType (see TypeFilter); true for an unknown name.
+// eventType (see TypeFilter); true for an unknown name. The bus asks it for
+// every event and subscription, so it takes no lock.
 func (r *Runner) Handles(name, eventType string) bool {
-	p := r.Current(name)
-	return p == nil || Handles(p, eventType)
+	p := r.byName[name]
+	return p == nil || Handles(p.model, eventType)
 }
 
 // Current returns the instance of the named projection that serves queries,
