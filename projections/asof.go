@@ -103,7 +103,7 @@ type AsOf struct {
 	log *slog.Logger
 
 	idxMu sync.Mutex
-	idx   []timeEntry
+	idx   timeIndex
 
 	build sync.Mutex // serialises builds and snapshot bookkeeping
 
@@ -122,12 +122,6 @@ type pendingBuild struct {
 	done chan struct{}
 	v    *AsOfView
 	err  error
-}
-
-type timeEntry struct {
-	pos domain.Position
-	rec int64 // RecordedAt, Unix ns
-	max int64 // running maximum of rec up to here
 }
 
 type snapshot struct {
@@ -251,6 +245,10 @@ type AsOfScope struct {
 	// It sees only the event's Position, Type, OccurredAt, RecordedAt and
 	// Data, the last valid during the call alone (domain.FilteringReader).
 	Keep func(domain.Event) bool
+	// Models, when set, replace the read models of the same names in the
+	// scope's views: instances that keep only what the scope's queries
+	// read (the same projection code, with less to recompute).
+	Models []Factory
 }
 
 // AtScope is At for the queries of scope alone (see AsOfScope).
@@ -265,6 +263,15 @@ func (a *AsOf) AtScope(ctx context.Context, t time.Time, scope AsOfScope, names 
 		}
 		models.key += "@" + scope.Key
 		models.keep = scope.Keep
+		models.factories = slices.Clone(models.factories)
+		for _, f := range scope.Models {
+			name := f("").Name()
+			i := slices.IndexFunc(models.factories, func(g Factory) bool { return g("").Name() == name })
+			if i < 0 {
+				return nil, nil, fmt.Errorf("projections: as-of scope %s: %q: %w", scope.Key, name, ErrUnknownProjection)
+			}
+			models.factories[i] = f
+		}
 	}
 	if err := a.index(ctx); err != nil {
 		return nil, nil, err
@@ -418,20 +425,31 @@ func (a *AsOf) index(ctx context.Context) error {
 	a.idxMu.Lock()
 	defer a.idxMu.Unlock()
 	var after domain.Position
-	var max int64
-	if n := len(a.idx); n > 0 {
-		after, max = a.idx[n-1].pos, a.idx[n-1].max
+	if n := a.idx.len(); n > 0 {
+		after = a.idx.pos(n - 1)
 	}
 	for e, err := range recordedTimes(ctx, a.cfg.Log, after) {
 		if err != nil {
 			return fmt.Errorf("projections: as-of: index the log: %w", err)
 		}
-		rec := e.RecordedAt.UnixNano()
-		if len(a.idx) == 0 || rec > max {
-			max = rec
-		}
-		a.idx = append(a.idx, timeEntry{pos: e.Position, rec: rec, max: max})
+		a.idx.add(e.Position, e.RecordedAt.UnixNano())
 	}
+	return nil
+}
+
+// Index reads the recorded time of every event of the log not yet indexed
+// (the first as-of query of a process otherwise does it: about a second per
+// million events). A server calls it once started, in the background, so
+// that the first query does not wait for it.
+func (a *AsOf) Index(ctx context.Context) error {
+	start := time.Now()
+	if err := a.index(ctx); err != nil {
+		return err
+	}
+	a.idxMu.Lock()
+	n := a.idx.len()
+	a.idxMu.Unlock()
+	a.log.Info("as-of index of recorded times ready", "events", n, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -466,18 +484,18 @@ func (a *AsOf) setAt(t time.Time) eventSet {
 	a.idxMu.Lock()
 	defer a.idxMu.Unlock()
 	tn := t.UnixNano()
-	idx := a.idx
-	k := sort.Search(len(idx), func(i int) bool { return idx[i].max > tn })
+	k := a.idx.prefixUpTo(tn)
 	s := eventSet{prefix: k, count: k}
 	if k > 0 {
-		s.last = idx[k-1].pos
+		s.last = a.idx.pos(k - 1)
 	}
 	h := fnv.New64a()
-	for _, e := range idx[k:] {
-		if e.rec <= tn {
-			s.stragglers = append(s.stragglers, e.pos)
-			s.last = e.pos
-			h.Write([]byte(e.pos.String() + ","))
+	for i := k; i < a.idx.len(); i++ {
+		if a.idx.rec(i) <= tn {
+			p := a.idx.pos(i)
+			s.stragglers = append(s.stragglers, p)
+			s.last = p
+			h.Write([]byte(p.String() + ","))
 		}
 	}
 	s.count += len(s.stragglers)
@@ -489,7 +507,7 @@ func (a *AsOf) setAt(t time.Time) eventSet {
 func (a *AsOf) positionAt(n int) domain.Position {
 	a.idxMu.Lock()
 	defer a.idxMu.Unlock()
-	return a.idx[n-1].pos
+	return a.idx.pos(n - 1)
 }
 
 // buildView replays the set into a new database, starting from the nearest
@@ -523,7 +541,12 @@ func (a *AsOf) buildView(ctx context.Context, t time.Time, set eventSet) (v *AsO
 	// The prefix, stopping at every snapshot point on the way.
 	if a.cfg.Copy != nil {
 		every := a.cfg.SnapshotEvery
-		for next := (from/every + 1) * every; next <= set.prefix; next += every {
+		first, last := (from/every+1)*every, set.prefix/every*every
+		// Only the last MaxSnapshots points passed would still be kept at
+		// the end (the least recently used go first): the earlier ones
+		// are not taken.
+		first = max(first, last-(a.cfg.MaxSnapshots-1)*every)
+		for next := first; next <= set.prefix; next += every {
 			// The query indexes are built once, by the last CatchUp below;
 			// snapshots are taken without them.
 			if err := r.catchUpUnindexed(ctx, boundedLog{log: a.cfg.Log, upTo: a.positionAt(next), until: t, keep: set.models.keep}); err != nil {

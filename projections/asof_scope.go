@@ -31,6 +31,60 @@ import (
 // checks every board and card of every period of a demo log against a full
 // replay.
 func LeaderboardScope(period string) (AsOfScope, error) {
+	return leaderboardScope(period, "", nil)
+}
+
+// boardDrops are, for each metric's boards, the event types (base names)
+// that can change none of its rows, and that LeaderboardBoardScope skips
+// whatever their time:
+//   - revenue rows are made of sales and their reversals, credited by the
+//     organisation and the rule set's currency;
+//   - attainment rows of the same, the revenue targets and the default
+//     targets (rule sets, and roles: promotions);
+//   - activity points of activities and their voids, with the rule set's
+//     points;
+//   - evaluation rows of the finalized evaluations.
+//
+// The weekly and monthly cards, and the boards of their scores, read
+// everything LeaderboardScope keeps.
+var boardDrops = map[string][]string{
+	MetricRevenue: {domain.TypeActivityLogged, domain.TypeActivityVoided, domain.TypeQualityAssessed,
+		domain.TypeManagerRatingRecorded, domain.TypeTargetSet, domain.TypeTargetRevised, domain.TypeEvaluationFinalized},
+	MetricAttainment: {domain.TypeActivityLogged, domain.TypeActivityVoided, domain.TypeQualityAssessed,
+		domain.TypeManagerRatingRecorded, domain.TypeEvaluationFinalized},
+	MetricActivityPoints: {domain.TypeSaleClosed, domain.TypeSaleReversed, domain.TypeQualityAssessed,
+		domain.TypeManagerRatingRecorded, domain.TypeTargetSet, domain.TypeTargetRevised, domain.TypeEvaluationFinalized},
+	MetricEvaluation: {domain.TypeActivityLogged, domain.TypeActivityVoided, domain.TypeSaleClosed, domain.TypeSaleReversed,
+		domain.TypeQualityAssessed, domain.TypeManagerRatingRecorded, domain.TypeTargetSet, domain.TypeTargetRevised},
+}
+
+// LeaderboardBoardScope is the as-of scope of one metric's boards of one
+// period (every scope of them): LeaderboardScope(period) without the event
+// types that cannot change that metric's rows (boardDrops), replayed into a
+// leaderboard that keeps that metric's rows alone (the scores, cards and
+// other recomputed rows are left out). An as-of revenue board then replays
+// the sales of the period's weeks and what is kept whatever its time, about
+// a fifth of what the period's scope replays.
+// Metrics without a narrower scope (the weekly and monthly scores) get
+// LeaderboardScope(period). TestLeaderboardScopeAnswersAsAFullReplay
+// checks every metric's boards against a full replay.
+func LeaderboardBoardScope(metric, period string) (AsOfScope, error) {
+	drops, ok := boardDrops[metric]
+	if !ok {
+		return LeaderboardScope(period)
+	}
+	drop := map[string]bool{}
+	for _, t := range drops {
+		drop[baseType(t)] = true
+	}
+	scope, err := leaderboardScope(period, metric, drop)
+	scope.Models = []Factory{boardLeaderboard(metric)}
+	return scope, err
+}
+
+// leaderboardScope is LeaderboardScope(period) that also skips the types
+// in drop (base names); name tells the scope's key apart.
+func leaderboardScope(period, name string, drop map[string]bool) (AsOfScope, error) {
 	per, err := domain.ParsePeriod(period)
 	if err != nil {
 		return AsOfScope{}, err
@@ -48,6 +102,8 @@ func LeaderboardScope(period string) (AsOfScope, error) {
 	}
 	keep := func(e domain.Event) bool {
 		switch name := baseType(e.Type); {
+		case drop[name]:
+			return false
 		case name == activity || name == sale:
 			return !e.OccurredAt.Before(from) && e.OccurredAt.Before(to)
 		case periodic[name]:
@@ -71,7 +127,11 @@ func LeaderboardScope(period string) (AsOfScope, error) {
 		}
 		return true
 	}
-	return AsOfScope{Key: "weeks " + from.Format(time.DateOnly) + "/" + to.Format(time.DateOnly), Keep: keep}, nil
+	key := "weeks " + from.Format(time.DateOnly) + "/" + to.Format(time.DateOnly)
+	if name != "" {
+		key += " board " + name
+	}
+	return AsOfScope{Key: key, Keep: keep}, nil
 }
 
 // baseType is an event type's name without its version ("SaleClosed" for

@@ -164,6 +164,21 @@ func answersFor(tb testing.TB, v *projections.AsOfView, period string, org demoO
 	return out
 }
 
+// boardMetrics are the metrics of the boards the API serves.
+var boardMetrics = []string{projections.MetricRevenue, projections.MetricActivityPoints, projections.MetricAttainment,
+	projections.MetricEvaluation}
+
+// metricRows returns the boards of one metric from periodAnswers.Rows.
+func metricRows(rows map[string][]projections.BoardRow, metric string) map[string][]projections.BoardRow {
+	out := map[string][]projections.BoardRow{}
+	for k, v := range rows {
+		if strings.HasPrefix(k, metric+" ") {
+			out[k] = v
+		}
+	}
+	return out
+}
+
 // board reads every page of a board.
 func board(tb testing.TB, lb *projections.Leaderboard, db *sql.DB, q projections.BoardQuery) []projections.BoardRow {
 	tb.Helper()
@@ -186,7 +201,8 @@ func board(tb testing.TB, lb *projections.Leaderboard, db *sql.DB, q projections
 
 // TestLeaderboardScopeAnswersAsAFullReplay: for every week, month, quarter
 // and year of a demo log (with voids, reversals, ratings, targets and a
-// revision, finalized evaluations, and two transfers recorded late), the boards of every metric and scope and every member's card,
+// revision, finalized evaluations, two transfers recorded late and a
+// promotion), the boards of every metric and scope and every member's card,
 // as of a time inside the log and as of its end, are the same from a view
 // replayed with LeaderboardScope as from a full replay, while the scoped
 // replay applies only part of the log.
@@ -199,7 +215,15 @@ func TestLeaderboardScopeAnswersAsAFullReplay(t *testing.T) {
 	// (and, for the first, to another department).
 	log := demoSliceLog(t, 20, 4,
 		domain.TransferMember{MemberID: "m0007", ToTeamID: "t-mad-2", EffectiveOn: "2025-02-10"},
-		domain.TransferMember{MemberID: "m0016", ToTeamID: "t-mad-1", EffectiveOn: "2025-03-03"})
+		domain.TransferMember{MemberID: "m0016", ToTeamID: "t-mad-1", EffectiveOn: "2025-03-03"},
+		// A promotion effected at the end: the member's default targets of
+		// the periods ending after it change.
+		domain.NominatePromotion{PromotionID: "p-scope", MemberID: "m0004", ToRole: "sales_supervisor", NominatedBy: "m0003",
+			Justification: "scope test", ProposedEffectiveOn: "2025-05-05"},
+		domain.RecordEligibility{PromotionID: "p-scope", RulesVersion: 1,
+			Criteria: []domain.Criterion{{Code: "E1", Required: "3 months", Observed: "1 month"}}},
+		domain.ApprovePromotion{PromotionID: "p-scope", ApproverID: "hr-1", ApproverRole: domain.RoleHR, ExceptionJustification: "scope test"},
+		domain.EffectPromotion{PromotionID: "p-scope"})
 	org := orgOf(t, log)
 	last := log.events[len(log.events)-1].RecordedAt
 	mid := log.events[len(log.events)*3/5].RecordedAt
@@ -261,6 +285,42 @@ func TestLeaderboardScopeAnswersAsAFullReplay(t *testing.T) {
 					len(want.Rows), len(want.Month), kept.Load(), seen.Load())
 			}
 			done()
+			// Each metric's boards from its narrower scope.
+			for _, metric := range boardMetrics {
+				bscope, err := projections.LeaderboardBoardScope(metric, period)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var bkept atomic.Int64
+				bkeep := bscope.Keep
+				bscope.Keep = func(e domain.Event) bool {
+					k := bkeep(e)
+					if k {
+						bkept.Add(1)
+					}
+					return k
+				}
+				part, done, err := scoped.AtScope(ctx, at, bscope, "leaderboard")
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantRows, gotRows := metricRows(want.Rows, metric), metricRows(answersFor(t, part, period, org).Rows, metric)
+				if diff := cmp.Diff(wantRows, gotRows); diff != "" {
+					t.Errorf("%s boards of %s as of %s: replay scoped to them differs from the full one (-full +scoped):\n%s",
+						metric, period, at.Format(time.RFC3339), diff)
+				}
+				if at.Equal(last) && period == "2025-02" {
+					if len(wantRows) == 0 && metric != projections.MetricEvaluation {
+						t.Errorf("%s boards of %s: nothing to compare", metric, period)
+					}
+					if bkept.Load() >= kept.Load() {
+						t.Errorf("%s boards of %s: the board's scope kept %d events, the period's %d", metric, period, bkept.Load(), kept.Load())
+					}
+					t.Logf("%s boards of %s as of the end: %d boards the same; %d of %d events replayed", metric, period,
+						len(wantRows), bkept.Load(), seen.Load())
+				}
+				done()
+			}
 		}
 		release()
 	}

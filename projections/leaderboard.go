@@ -111,6 +111,11 @@ func (*Leaderboard) QueryIndexes() []QueryIndex { return leaderboardIndexes }
 // later with an earlier effective day.
 type Leaderboard struct {
 	prefix string
+	// board, when set, is the one metric whose boards this instance keeps
+	// (an as-of view of LeaderboardBoardScope): the rows of the other
+	// metrics that are recomputed at a batch's end (the scores and cards,
+	// attainment, evaluations) are not, and its cards must not be read.
+	board string
 }
 
 var _ Projector = (*Leaderboard)(nil)
@@ -118,6 +123,12 @@ var _ Projector = (*Leaderboard)(nil)
 // NewLeaderboard is the Factory of the leaderboard.
 func NewLeaderboard(prefix string) Projector {
 	return &Leaderboard{prefix: prefix}
+}
+
+// boardLeaderboard is the Factory of a leaderboard that keeps only the
+// boards of one metric (see Leaderboard.board).
+func boardLeaderboard(metric string) Factory {
+	return func(prefix string) Projector { return &Leaderboard{prefix: prefix, board: metric} }
 }
 
 // Name implements Projector.
@@ -663,6 +674,18 @@ func (b *lbBatch) flush(ctx context.Context) error {
 	if err := b.flushContribs(ctx); err != nil {
 		return err
 	}
+	if board := b.l.board; board != "" {
+		// Only one metric's boards are kept: drop what recomputes the others.
+		if board != MetricAttainment {
+			clear(b.attain)
+			clear(b.teamAttain)
+		}
+		if board != MetricEvaluation {
+			clear(b.evals)
+		}
+		clear(b.sums)
+		b.scores.discard()
+	}
 	// Every touched row is written, even when its deltas cancel out inside
 	// the batch, so that batching never changes which rows exist.
 	// Rows go in multi-row upserts of up to upsertChunk rows: one statement
@@ -698,6 +721,9 @@ func (b *lbBatch) flush(ctx context.Context) error {
 		if err := b.evaluation(ctx, mp); err != nil {
 			return err
 		}
+	}
+	if b.l.board != "" {
+		return nil
 	}
 	if err := b.flushSums(ctx); err != nil {
 		return err

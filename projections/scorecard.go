@@ -437,6 +437,12 @@ func (k *scoreKeeper) recompute(ctx context.Context, s *stmts, hooks scoreHooks)
 	return nil
 }
 
+// discard forgets the weeks and months to recompute.
+func (k *scoreKeeper) discard() {
+	clear(k.weeks)
+	clear(k.months)
+}
+
 func sortedKeys[V any](m map[memberPeriod]V) []memberPeriod {
 	out := make([]memberPeriod, 0, len(m))
 	for k := range m {

@@ -82,27 +82,39 @@ func (s *Server) openAsOf(c *call) (func(), error) {
 	return release, nil
 }
 
-// periodScope is the as_of scope of a leaderboard read about one period,
-// named by the query parameter (or, inPath, the path parameter) name: an
-// as_of board or card replays only the events that can change that period's
-// rows. A period that does not parse is refused before anything is replayed.
-func periodScope(name string, inPath bool) func(c *call) (projections.AsOfScope, error) {
+// periodScope is the as_of scope of a scorecard read about one period,
+// named by the path parameter name: an as_of card replays only the events
+// that can change that period's rows (projections.LeaderboardScope). A
+// period that does not parse is refused before anything is replayed.
+func periodScope(name string) func(c *call) (projections.AsOfScope, error) {
 	return func(c *call) (projections.AsOfScope, error) {
-		var raw string
-		if inPath {
-			raw = c.param(name)
-		} else {
-			q := c.query()
-			if raw = q.period(name, true); q.err != nil {
-				return projections.AsOfScope{}, q.err
-			}
-		}
+		raw := c.param(name)
 		scope, err := projections.LeaderboardScope(raw)
 		if err != nil {
 			return projections.AsOfScope{}, errInvalid(fmt.Sprintf("%s %q: %v", name, raw, err))
 		}
 		return scope, nil
 	}
+}
+
+// boardScope is the as_of scope of a leaderboard: the boards of the metric
+// in the path for the period in the query replay only the events that can
+// change that metric's rows (projections.LeaderboardBoardScope).
+func boardScope(c *call) (projections.AsOfScope, error) {
+	metric, err := boardMetric(c)
+	if err != nil {
+		return projections.AsOfScope{}, err
+	}
+	q := c.query()
+	raw := q.period("period", true)
+	if q.err != nil {
+		return projections.AsOfScope{}, q.err
+	}
+	scope, err := projections.LeaderboardBoardScope(metric, raw)
+	if err != nil {
+		return projections.AsOfScope{}, errInvalid(fmt.Sprintf("period %q: %v", raw, err))
+	}
+	return scope, nil
 }
 
 // parseAsOf reads an RFC 3339 time, or a date meaning the end of that day.

@@ -204,6 +204,13 @@ func testAsOf(t *testing.T, every int) {
 			}
 		}
 	})
+	t.Run("bad_metric_with_as_of_is_400", func(t *testing.T) {
+		// The metric scopes a board's replay too.
+		q := "/v1/leaderboards/charm?period=2026-11&as_of=" + afterAll
+		if res := e.do(t, "hr", http.MethodGet, q, nil, nil); res.status != http.StatusBadRequest || !strings.Contains(string(res.body), "charm") {
+			t.Errorf("%s: %d %s, want 400 naming the metric", q, res.status, res.body)
+		}
+	})
 	t.Run("every_read_model_route_takes_as_of", func(t *testing.T) {
 		n := 0
 		for _, rt := range e.api.routes {

@@ -65,12 +65,22 @@ func (p boardPage) rows() any        { return p.Items }
 func (p boardPage) cursor() string   { return p.NextCursor }
 func (p boardPage) position() string { return p.Position }
 
+// boardMetric is the metric of a leaderboard route, or the error refusing it.
+func boardMetric(c *call) (string, error) {
+	switch metric := c.param("metric"); metric {
+	case projections.MetricRevenue, projections.MetricActivityPoints, projections.MetricAttainment, projections.MetricEvaluation:
+		return metric, nil
+	default:
+		return "", errInvalid(fmt.Sprintf("metric %q: want revenue, activity_points, attainment or evaluation", metric))
+	}
+}
+
 func (s *Server) queryRoutes() []route {
 	get := http.MethodGet
 	return []route{
 		{
 			method: get, path: "/v1/leaderboards/{metric}", tag: "boards", roles: readers, list: true, model: "leaderboard", reads: leaderboardOnly,
-			asOfScope: periodScope("period", false),
+			asOfScope: boardScope,
 			summary:   "A leaderboard: metric revenue, activity_points, attainment or evaluation; ranked 1, 2, 2, 4 on exact values",
 			query: []queryParam{
 				{name: "period", desc: `week "2026-W47", month "2026-11", quarter "2026-Q4" or year "2026"`, required: true},
@@ -80,11 +90,9 @@ func (s *Server) queryRoutes() []route {
 			resp: boardPage{},
 			handle: func(c *call) (any, error) {
 				q := c.query()
-				metric := c.param("metric")
-				switch metric {
-				case projections.MetricRevenue, projections.MetricActivityPoints, projections.MetricAttainment, projections.MetricEvaluation:
-				default:
-					return nil, errInvalid(fmt.Sprintf("metric %q: want revenue, activity_points, attainment or evaluation", metric))
+				metric, err := boardMetric(c)
+				if err != nil {
+					return nil, err
 				}
 				period := q.period("period", true)
 				scope := q.oneOf("scope", projections.ScopeCompany, projections.ScopeCompany, projections.ScopeDepartment,

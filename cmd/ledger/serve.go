@@ -255,6 +255,16 @@ func (a *app) serve(ctx context.Context, c serveConfig, logger *slog.Logger) err
 		return err
 	}
 	defer func() { _ = asOf.Close() }()
+	// The index of recorded times is read now, so that the first as_of
+	// query does not wait for it (16 bytes an event).
+	indexDone := make(chan struct{})
+	go func() {
+		defer close(indexDone)
+		if err := asOf.Index(runCtx); err != nil && runCtx.Err() == nil {
+			logger.Warn("as-of index of recorded times: the first as_of query will read it", "error", err)
+		}
+	}()
+	defer func() { stopRun(); <-indexDone }()
 	api, err := httpapi.New(httpapi.Config{
 		Commands: a.service, Org: httpapi.NewStoreOrg(a.store), ReadModels: a.runner, Keys: a.keys,
 		Log: a.store, DB: a.apiDB, Tokens: a.tokens, Ready: health, Lags: health,

@@ -1,0 +1,83 @@
+package projections
+
+import (
+	"sort"
+
+	"perfledger/domain"
+)
+
+// timeChunk is the number of events in a chunk of a timeIndex.
+const timeChunk = 4096
+
+// timeIndex is the position and recorded time of every event of the log, in
+// log order: 16 bytes an event in fixed-size chunks (growing it never copies
+// what it holds), plus 8 bytes for the events of a chunk whose Prepare
+// position differs from their Commit (none in a dense store).
+type timeIndex struct {
+	chunks   [][]timeEntry
+	prepares [][]uint64 // per chunk: nil, or every entry's Prepare
+	maxes    []int64    // per chunk: the running maximum of rec at its end
+	n        int
+}
+
+type timeEntry struct {
+	commit uint64
+	rec    int64 // RecordedAt, Unix ns
+}
+
+// len is the number of events indexed.
+func (x *timeIndex) len() int { return x.n }
+
+// add indexes the next event of the log.
+func (x *timeIndex) add(pos domain.Position, rec int64) {
+	c, i := x.n/timeChunk, x.n%timeChunk
+	if i == 0 {
+		x.chunks = append(x.chunks, make([]timeEntry, 0, timeChunk))
+		x.prepares = append(x.prepares, nil)
+		prev := rec
+		if c > 0 {
+			prev = x.maxes[c-1]
+		}
+		x.maxes = append(x.maxes, prev)
+	}
+	x.chunks[c] = append(x.chunks[c], timeEntry{commit: pos.Commit, rec: rec})
+	if pos.Prepare != pos.Commit && x.prepares[c] == nil {
+		x.prepares[c] = make([]uint64, i, timeChunk)
+		for j, e := range x.chunks[c][:i] {
+			x.prepares[c][j] = e.commit
+		}
+	}
+	if x.prepares[c] != nil {
+		x.prepares[c] = append(x.prepares[c], pos.Prepare)
+	}
+	x.maxes[c] = max(x.maxes[c], rec)
+	x.n++
+}
+
+// pos returns the position of the i-th event (from 0).
+func (x *timeIndex) pos(i int) domain.Position {
+	c, j := i/timeChunk, i%timeChunk
+	p := domain.Position{Commit: x.chunks[c][j].commit, Prepare: x.chunks[c][j].commit}
+	if x.prepares[c] != nil {
+		p.Prepare = x.prepares[c][j]
+	}
+	return p
+}
+
+// rec returns the recorded time of the i-th event.
+func (x *timeIndex) rec(i int) int64 { return x.chunks[i/timeChunk][i%timeChunk].rec }
+
+// prefixUpTo returns the number of events of the longest prefix of the log
+// whose recorded times are all at most tn.
+func (x *timeIndex) prefixUpTo(tn int64) int {
+	c := sort.Search(len(x.maxes), func(c int) bool { return x.maxes[c] > tn })
+	if c == len(x.maxes) {
+		return x.n
+	}
+	for j, e := range x.chunks[c] {
+		if e.rec > tn {
+			return c*timeChunk + j
+		}
+	}
+	return c*timeChunk + len(x.chunks[c]) // unreachable: maxes[c] > tn
+}

@@ -1,0 +1,59 @@
+package projections
+
+import (
+	"testing"
+
+	"pgregory.net/rapid"
+
+	"perfledger/domain"
+)
+
+// TestTimeIndexAgreesWithAList: whatever the recorded times (nearly
+// increasing, with stragglers) and positions (Prepare equal to Commit or
+// not, across chunk boundaries), the index gives back every position and
+// time, and the longest prefix recorded by a time, as a plain list does.
+func TestTimeIndexAgreesWithAList(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(0, 3*timeChunk+7).Draw(t, "events")
+		type entry struct {
+			pos domain.Position
+			rec int64
+		}
+		var list []entry
+		var x timeIndex
+		rec, commit := int64(1_000), uint64(0)
+		differ := rapid.IntRange(-1, n).Draw(t, "first event whose prepare differs (-1: none)")
+		for i := range n {
+			commit += uint64(rapid.IntRange(1, 3).Draw(t, "gap"))
+			rec += int64(rapid.IntRange(0, 5).Draw(t, "step"))
+			r := rec
+			if rapid.IntRange(0, 20).Draw(t, "straggler") == 0 {
+				r -= int64(rapid.IntRange(1, 40).Draw(t, "early by"))
+			}
+			p := domain.Position{Commit: commit, Prepare: commit}
+			if differ >= 0 && i >= differ && i%3 == 0 {
+				p.Prepare = commit + 1
+			}
+			list = append(list, entry{p, r})
+			x.add(p, r)
+		}
+		if x.len() != len(list) {
+			t.Fatalf("len %d, want %d", x.len(), len(list))
+		}
+		for i, e := range list {
+			if x.pos(i) != e.pos || x.rec(i) != e.rec {
+				t.Fatalf("event %d: %v %d, want %v %d", i, x.pos(i), x.rec(i), e.pos, e.rec)
+			}
+		}
+		for range 20 {
+			tn := int64(rapid.IntRange(900, 1_000+6*n+10).Draw(t, "as of"))
+			want := 0
+			for want < len(list) && list[want].rec <= tn {
+				want++
+			}
+			if got := x.prefixUpTo(tn); got != want {
+				t.Fatalf("prefix up to %d: %d events, want %d", tn, got, want)
+			}
+		}
+	})
+}
