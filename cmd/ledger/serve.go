@@ -263,6 +263,9 @@ func (a *app) serve(ctx context.Context, c serveConfig, logger *slog.Logger) err
 		if err := asOf.Index(runCtx); err != nil && runCtx.Err() == nil {
 			logger.Warn("as-of index of recorded times: the first as_of query will read it", "error", err)
 		}
+		// Reading the whole log left garbage several times the index's
+		// size: give it back now rather than hold it until the heap grows.
+		debug.FreeOSMemory()
 	}()
 	defer func() { stopRun(); <-indexDone }()
 	api, err := httpapi.New(httpapi.Config{
