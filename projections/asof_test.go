@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -72,14 +73,20 @@ func TestAsOfReplaysExactlyTheEventsRecordedByThen(t *testing.T) {
 	t.Run("times_from_a_TimeLister", func(t *testing.T) { testAsOfExact(t, true) })
 }
 
-// timeListingLog is a sliceLog offering domain.TimeLister, counting its calls.
+// timeListingLog is a sliceLog offering domain.TimeLister, counting its
+// calls and keeping where each started.
 type timeListingLog struct {
 	*sliceLog
-	calls atomic.Int64
+	calls  atomic.Int64
+	mu     sync.Mutex
+	afters []domain.Position
 }
 
 func (l *timeListingLog) RecordedTimes(ctx context.Context, after domain.Position) iter.Seq2[domain.EventTime, error] {
 	l.calls.Add(1)
+	l.mu.Lock()
+	l.afters = append(l.afters, after)
+	l.mu.Unlock()
 	return func(yield func(domain.EventTime, error) bool) {
 		for e, err := range l.ReadAll(ctx, after) {
 			if !yield(domain.EventTime{Position: e.Position, RecordedAt: e.RecordedAt}, err) {
@@ -152,6 +159,38 @@ func testAsOfExact(t *testing.T, lister bool) {
 			t.Errorf("round %d: view says %d events up to %s, want %d", round, v.Events(), v.Position(), len(w))
 		}
 		release()
+	}
+}
+
+// TestAsOfIndexAtStartServesTheFirstQuery: Index reads the recorded times
+// of the whole log; a later query reads only those of the events appended
+// since, and its view holds exactly the events recorded by its time.
+func TestAsOfIndexAtStartServesTheFirstQuery(t *testing.T) {
+	log := &sliceLog{}
+	for pos := uint64(1); pos <= 10; pos++ {
+		log.add(activity(t, pos))
+	}
+	tl := &timeListingLog{sliceLog: log}
+	a := newTestAsOf(t, tl, 4, 2)
+	ctx := context.Background()
+	if err := a.Index(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for pos := uint64(11); pos <= 13; pos++ {
+		log.add(activity(t, pos))
+	}
+	v, release, err := a.At(ctx, activity(t, 12).RecordedAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if got, want := tallyRows(t, v.DB()), []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}; !slices.Equal(got, want) {
+		t.Errorf("view holds %v, want %v", got, want)
+	}
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	if want := []domain.Position{{}, domain.Seq(10)}; !slices.Equal(tl.afters, want) {
+		t.Errorf("recorded times read after %v, want after %v", tl.afters, want)
 	}
 }
 
