@@ -549,7 +549,7 @@ func (a *AsOf) buildView(ctx context.Context, t time.Time, set eventSet) (v *AsO
 		for next := first; next <= set.prefix; next += every {
 			// The query indexes are built once, by the last CatchUp below;
 			// snapshots are taken without them.
-			if err := r.catchUpUnindexed(ctx, boundedLog{log: a.cfg.Log, upTo: a.positionAt(next), until: t, keep: set.models.keep}); err != nil {
+			if err := r.catchUpUnindexed(ctx, boundedLog{log: a.cfg.Log, upTo: a.positionAt(next), until: t, keep: set.models.keep, split: a.chunkEnds}); err != nil {
 				return nil, err
 			}
 			if err := a.takeSnapshot(ctx, next, set.models.key, db); err != nil {
@@ -559,7 +559,7 @@ func (a *AsOf) buildView(ctx context.Context, t time.Time, set eventSet) (v *AsO
 	}
 	// The rest of the set: the prefix's tail and the stragglers; then the
 	// query indexes (CatchUp builds those missing even with nothing to read).
-	if err := r.CatchUp(ctx, boundedLog{log: a.cfg.Log, upTo: set.last, until: t, keep: set.models.keep}); err != nil {
+	if err := r.CatchUp(ctx, boundedLog{log: a.cfg.Log, upTo: set.last, until: t, keep: set.models.keep, split: a.chunkEnds}); err != nil {
 		return nil, err
 	}
 	if !set.last.IsZero() {
@@ -646,6 +646,10 @@ type boundedLog struct {
 	upTo  domain.Position
 	until time.Time
 	keep  func(domain.Event) bool
+	// split, when set, cuts the log after a position up to another into
+	// runs of about readChunk events (the last position of each): a scoped
+	// replay then reads them on parallelReaders goroutines (readParallel).
+	split func(after, upTo domain.Position) []domain.Position
 }
 
 // wanted reports whether the replay applies e.
@@ -659,6 +663,12 @@ func (l boundedLog) ReadAll(ctx context.Context, after domain.Position) iter.Seq
 			return
 		}
 		events, filtered := l.log.ReadAll(ctx, after), false
+		if fr, ok := l.log.(domain.FilteringReader); ok && l.keep != nil && l.split != nil {
+			if ends := l.split(after, l.upTo); len(ends) > 1 {
+				l.readParallel(ctx, fr, after, ends, yield)
+				return
+			}
+		}
 		if fr, ok := l.log.(domain.FilteringReader); ok {
 			// The store skips what is refused without building it.
 			events, filtered = fr.ReadAllWhere(ctx, after, l.upTo, l.wanted), true
@@ -685,4 +695,101 @@ func (l boundedLog) ReadAll(ctx context.Context, after domain.Position) iter.Seq
 			}
 		}
 	}
+}
+
+// Parallel reading of a scoped replay: the runs of the log (readChunk events)
+// are read by parallelReaders goroutines, at most one more run than readers
+// ahead of the replay. A scope keeps a small part of what it reads, so that
+// a run read ahead holds little; a replay that keeps everything reads on
+// one goroutine.
+const parallelReaders = 2
+
+var readChunk = 16384 // a variable for the tests
+
+// readParallel yields, in log order, the events of the runs after after up
+// to each of ends that the replay wants, reading the runs on parallel
+// goroutines. It returns once they have all stopped.
+func (l boundedLog) readParallel(ctx context.Context, fr domain.FilteringReader, after domain.Position, ends []domain.Position,
+	yield func(domain.Event, error) bool) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	type run struct {
+		events []domain.Event
+		err    error
+	}
+	runs := make([]chan run, len(ends))
+	for i := range runs {
+		runs[i] = make(chan run, 1)
+	}
+	jobs, slots := make(chan int), make(chan struct{}, parallelReaders+1)
+	wg.Go(func() {
+		defer close(jobs)
+		for i := range ends {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case jobs <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	for range parallelReaders {
+		wg.Go(func() {
+			for i := range jobs {
+				from := after
+				if i > 0 {
+					from = ends[i-1]
+				}
+				var r run
+				for e, err := range fr.ReadAllWhere(ctx, from, ends[i], l.wanted) {
+					if err != nil {
+						r.err = err
+						break
+					}
+					r.events = append(r.events, e)
+				}
+				runs[i] <- r
+			}
+		})
+	}
+	for i := range ends {
+		var r run
+		select {
+		case r = <-runs[i]:
+		case <-ctx.Done():
+			yield(domain.Event{}, ctx.Err())
+			return
+		}
+		<-slots
+		for _, e := range r.events {
+			if !yield(e, nil) {
+				return
+			}
+		}
+		if r.err != nil {
+			yield(domain.Event{}, r.err)
+			return
+		}
+	}
+}
+
+// chunkEnds is boundedLog.split over the index of recorded times: the
+// position ending every readChunk events after after, then upTo.
+func (a *AsOf) chunkEnds(after, upTo domain.Position) []domain.Position {
+	a.idxMu.Lock()
+	defer a.idxMu.Unlock()
+	first, end := a.idx.after(after), a.idx.after(upTo)
+	var ends []domain.Position
+	for i := first + readChunk; i < end; i += readChunk {
+		ends = append(ends, a.idx.pos(i-1))
+	}
+	return append(ends, upTo)
 }

@@ -81,3 +81,9 @@ func (x *timeIndex) prefixUpTo(tn int64) int {
 	}
 	return c*timeChunk + len(x.chunks[c]) // unreachable: maxes[c] > tn
 }
+
+// after returns the number of indexed events at or before p (the index of
+// the first event after p).
+func (x *timeIndex) after(p domain.Position) int {
+	return sort.Search(x.n, func(i int) bool { return p.Less(x.pos(i)) })
+}

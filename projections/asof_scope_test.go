@@ -239,7 +239,9 @@ func TestLeaderboardScopeAnswersAsAFullReplay(t *testing.T) {
 
 	ctx := context.Background()
 	// The scoped views read through a domain.FilteringReader, as from the
-	// SQLite store: the scope sees only each event's head and data.
+	// SQLite store: the scope sees only each event's head and data; in
+	// runs of 500 events, read in parallel.
+	defer projections.SetReadChunk(500)()
 	full, scoped := newLeaderboardAsOf(t, log), newLeaderboardAsOf(t, filteringLog{log})
 	for _, at := range []time.Time{mid, last} {
 		whole, release, err := full.At(ctx, at, "leaderboard")
@@ -285,7 +287,13 @@ func TestLeaderboardScopeAnswersAsAFullReplay(t *testing.T) {
 					len(want.Rows), len(want.Month), kept.Load(), seen.Load())
 			}
 			done()
-			// Each metric's boards from its narrower scope.
+			// Each metric's boards from its narrower scope: the months,
+			// quarters and year, and one week in three, as of the end; the
+			// months as of the middle.
+			week := strings.Contains(period, "-W")
+			if week && (at.Equal(mid) || (period[len(period)-1]-'0')%3 != 0) || at.Equal(mid) && len(period) != len("2025-01") {
+				continue
+			}
 			for _, metric := range boardMetrics {
 				bscope, err := projections.LeaderboardBoardScope(metric, period)
 				if err != nil {
