@@ -273,6 +273,7 @@ func (a *AsOf) AtScope(ctx context.Context, t time.Time, scope AsOfScope, names 
 			models.factories[i] = f
 		}
 	}
+	models.keep = typeKeep(models.factories, models.keep)
 	if err := a.index(ctx); err != nil {
 		return nil, nil, err
 	}
@@ -337,6 +338,29 @@ func (a *AsOf) models(names []string) (modelSet, error) {
 	}
 	out.key = strings.Join(sorted, ",")
 	return out, nil
+}
+
+// typeKeep returns keep (nil: every event) narrowed to the event types the
+// read models of factories read, when each declares them (TypeFilter): the
+// replay of read models that read a few types skips the rest of the log
+// unbuilt, as a scope does. Their tables are the same (TestTypeFiltersLoseNothing).
+func typeKeep(factories []Factory, keep func(domain.Event) bool) func(domain.Event) bool {
+	filters := make([]TypeFilter, 0, len(factories))
+	for _, f := range factories {
+		tf, ok := f("").(TypeFilter)
+		if !ok {
+			return keep
+		}
+		filters = append(filters, tf)
+	}
+	return func(e domain.Event) bool {
+		for _, f := range filters {
+			if f.Handles(e.Type) {
+				return keep == nil || keep(e)
+			}
+		}
+		return false
+	}
 }
 
 // runBuild builds the view of set and puts it in the cache.
