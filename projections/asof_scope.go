@@ -77,8 +77,11 @@ func LeaderboardBoardScope(metric, period string) (AsOfScope, error) {
 	for _, t := range drops {
 		drop[baseType(t)] = true
 	}
-	scope, err := leaderboardScope(period, metric, drop)
-	scope.Models = []Factory{boardLeaderboard(metric)}
+	scope, err := leaderboardScope(period, metric+" "+canonicalPeriod(period), drop)
+	if err != nil {
+		return AsOfScope{}, err
+	}
+	scope.Models = []Factory{boardLeaderboard(metric, canonicalPeriod(period))}
 	return scope, err
 }
 

@@ -111,11 +111,13 @@ func (*Leaderboard) QueryIndexes() []QueryIndex { return leaderboardIndexes }
 // later with an earlier effective day.
 type Leaderboard struct {
 	prefix string
-	// board, when set, is the one metric whose boards this instance keeps
-	// (an as-of view of LeaderboardBoardScope): the rows of the other
-	// metrics that are recomputed at a batch's end (the scores and cards,
-	// attainment, evaluations) are not, and its cards must not be read.
-	board string
+	// board, when set, is the one metric, and period the one period, whose
+	// boards this instance keeps (an as-of view of LeaderboardBoardScope):
+	// contributions are credited to that period alone, the rows of the
+	// other metrics that are recomputed at a batch's end (the scores and
+	// cards, attainment, evaluations) are not, and its cards must not be
+	// read.
+	board, period string
 }
 
 var _ Projector = (*Leaderboard)(nil)
@@ -126,9 +128,9 @@ func NewLeaderboard(prefix string) Projector {
 }
 
 // boardLeaderboard is the Factory of a leaderboard that keeps only the
-// boards of one metric (see Leaderboard.board).
-func boardLeaderboard(metric string) Factory {
-	return func(prefix string) Projector { return &Leaderboard{prefix: prefix, board: metric} }
+// boards of one metric for one period (see Leaderboard.board).
+func boardLeaderboard(metric, period string) Factory {
+	return func(prefix string) Projector { return &Leaderboard{prefix: prefix, board: metric, period: period} }
 }
 
 // Name implements Projector.
@@ -524,6 +526,9 @@ func (b *lbBatch) credit(metric, memberID, name string, ti teamInfo, at time.Tim
 	}
 	revenue := metric == MetricRevenue
 	for _, per := range a.periods(at) {
+		if b.l.period != "" && a.names[per] != b.l.period {
+			continue // a board leaderboard keeps its period's rows alone
+		}
 		if a.add(accKey{0, m, per, none, subject}, amount, pos, name) && revenue {
 			b.attain[memberPeriod{memberID, a.names[per]}] = struct{}{}
 		}
