@@ -1,6 +1,10 @@
 package projections
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -142,4 +146,34 @@ func leaderboardScope(period, name string, drop map[string]bool) (AsOfScope, err
 func baseType(t string) string {
 	name, _, _ := strings.Cut(t, ".")
 	return name
+}
+
+// AuditMemberScope is the as-of scope of the audit trail's queries about
+// one member (AuditQuery.MemberID): the events whose member is that one
+// (subjectOf). What marks such a row as voided, and what a void of it
+// names, are that member's events too, so the scope keeps everything those
+// queries read. Events that do not mention the id are skipped without
+// being decoded.
+func AuditMemberScope(memberID string) (AsOfScope, error) {
+	if memberID == "" {
+		return AsOfScope{}, errors.New("projections: audit scope: no member id")
+	}
+	// The id as the event's JSON spells it, when no character of it is
+	// escaped there; else every event is decoded.
+	var needle []byte
+	if quoted, err := json.Marshal(memberID); err == nil && string(quoted) == `"`+memberID+`"` {
+		needle = quoted
+	}
+	keep := func(e domain.Event) bool {
+		if needle != nil && !bytes.Contains(e.Data, needle) {
+			return false
+		}
+		p, err := domain.DecodePayload(e.Type, e.Data)
+		if err != nil {
+			return true // the replay reports it, or skips a type it does not know
+		}
+		member, _ := subjectOf(p)
+		return member == memberID
+	}
+	return AsOfScope{Key: "audit member " + strconv.Quote(memberID), Keep: keep}, nil
 }

@@ -425,3 +425,93 @@ func prefixOf(tb testing.TB, db *sql.DB, name string) string {
 	}
 	return prefix
 }
+
+// TestAuditMemberScopeAnswersAsAFullReplay: every member's audit trail
+// (voids, reversals, revocations and what they name included), as of the
+// middle and the end of a demo log, is the same from a view replayed with
+// AuditMemberScope as from a full replay, which the scope reads a small
+// part of.
+func TestAuditMemberScopeAnswersAsAFullReplay(t *testing.T) {
+	log := demoSliceLog(t, 12, 3)
+	org := orgOf(t, log)
+	defer projections.SetReadChunk(300)()
+	ctx := context.Background()
+	newAsOf := func(l projections.EventLog) *projections.AsOf {
+		dir := t.TempDir()
+		var n atomic.Int64
+		a, err := projections.NewAsOf(projections.AsOfConfig{
+			Log: l, Projections: projections.All(), CacheSize: 2,
+			Open: func(context.Context) (*sql.DB, func(), error) {
+				return openTempDB(filepath.Join(dir, fmt.Sprintf("v%d.db", n.Add(1))))
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = a.Close() })
+		return a
+	}
+	full, scoped := newAsOf(log), newAsOf(filteringLog{log})
+	trail := func(v *projections.AsOfView, member string) []projections.AuditEntry {
+		a := v.Current("audit").(*projections.Audit)
+		var out []projections.AuditEntry
+		q := projections.AuditQuery{MemberID: member, Limit: 100}
+		for {
+			p, err := a.Trail(ctx, v.DB(), q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, p.Items...)
+			if p.Next == "" {
+				return out
+			}
+			q.Cursor = p.Next
+		}
+	}
+	voided := 0
+	for _, at := range []time.Time{log.events[len(log.events)/2].RecordedAt, log.events[len(log.events)-1].RecordedAt} {
+		whole, release, err := full.At(ctx, at, "audit")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range org.members {
+			scope, err := projections.AuditMemberScope(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var kept atomic.Int64
+			keep := scope.Keep
+			scope.Keep = func(e domain.Event) bool {
+				k := keep(e)
+				if k {
+					kept.Add(1)
+				}
+				return k
+			}
+			part, done, err := scoped.AtScope(ctx, at, scope, "audit")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, got := trail(whole, m), trail(part, m)
+			if len(want) == 0 {
+				t.Errorf("%s: no event in the trail", m)
+			}
+			for _, e := range want {
+				if len(e.VoidedBy) > 0 {
+					voided++
+				}
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("%s as of %s: scoped trail differs from the full one (-full +scoped):\n%s", m, at.Format(time.RFC3339), diff)
+			}
+			if kept.Load()*4 > int64(len(log.events)) {
+				t.Errorf("%s: the scope kept %d of %d events", m, kept.Load(), len(log.events))
+			}
+			done()
+		}
+		release()
+	}
+	if voided == 0 {
+		t.Error("no voided event in any trail: the test shows nothing of the marks")
+	}
+}

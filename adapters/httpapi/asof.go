@@ -117,6 +117,17 @@ func boardScope(c *call) (projections.AsOfScope, error) {
 	return scope, nil
 }
 
+// auditScope is the as_of scope of an audit trail read: about one member
+// (member_id), it replays only that member's events
+// (projections.AuditMemberScope); otherwise the whole trail.
+func auditScope(c *call) (projections.AsOfScope, error) {
+	member := c.query().str("member_id")
+	if member == "" {
+		return projections.AsOfScope{}, nil
+	}
+	return projections.AuditMemberScope(member)
+}
+
 // parseAsOf reads an RFC 3339 time, or a date meaning the end of that day.
 func parseAsOf(s string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {

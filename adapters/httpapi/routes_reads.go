@@ -167,7 +167,8 @@ func (s *Server) readRoutes() []route {
 		},
 		{
 			method: get, path: "/v1/audit/events", tag: "audit", roles: auditors, list: true, reads: []string{"audit"},
-			summary: "The audit trail: every stored event with its envelope, voided ones and what voided them included",
+			asOfScope: auditScope,
+			summary:   "The audit trail: every stored event with its envelope, voided ones and what voided them included",
 			query: []queryParam{
 				{name: "stream"}, {name: "member_id"}, {name: "actor"}, {name: "type", desc: `"SaleClosed" or "SaleClosed.v2"`},
 				{name: "from", desc: "recorded at or after (RFC 3339 or YYYY-MM-DD)"}, {name: "to", desc: "recorded before"},
