@@ -148,23 +148,43 @@ func baseType(t string) string {
 	return name
 }
 
-// AuditMemberScope is the as-of scope of the audit trail's queries about
-// one member (AuditQuery.MemberID): the events whose member is that one
-// (subjectOf). What marks such a row as voided, and what a void of it
-// names, are that member's events too, so the scope keeps everything those
-// queries read. Events that do not mention the id are skipped without
-// being decoded.
-func AuditMemberScope(memberID string) (AsOfScope, error) {
+// cardMemberTypes are the event types of one member's performance that a
+// card of another member never reads.
+var cardMemberTypes = newTypeSet([]string{domain.TypeActivityLogged, domain.TypeSaleClosed, domain.TypeActivityVoided,
+	domain.TypeSaleReversed, domain.TypeQualityAssessed, domain.TypeManagerRatingRecorded, domain.TypeEvaluationFinalized})
+
+// LeaderboardCardScope is the as-of scope of one member's weekly or monthly
+// card of one period: LeaderboardScope(period) without the activities,
+// sales, voids, ratings and finalized evaluations of the other members (a
+// card is computed from its member's rows, the organisation and the rules).
+// Those are told apart without decoding when they do not mention the id.
+func LeaderboardCardScope(memberID, period string) (AsOfScope, error) {
 	if memberID == "" {
-		return AsOfScope{}, errors.New("projections: audit scope: no member id")
+		return AsOfScope{}, errors.New("projections: card scope: no member id")
 	}
+	scope, err := LeaderboardScope(period)
+	if err != nil {
+		return AsOfScope{}, err
+	}
+	mine := memberEvents(memberID)
+	inPeriod := scope.Keep
+	scope.Keep = func(e domain.Event) bool {
+		return inPeriod(e) && (!cardMemberTypes.has(e.Type) || mine(e))
+	}
+	scope.Key += " card of " + strconv.Quote(memberID)
+	return scope, nil
+}
+
+// memberEvents returns whether an event is about the member (subjectOf):
+// those that do not mention the id are refused without being decoded.
+func memberEvents(memberID string) func(domain.Event) bool {
 	// The id as the event's JSON spells it, when no character of it is
 	// escaped there; else every event is decoded.
 	var needle []byte
 	if quoted, err := json.Marshal(memberID); err == nil && string(quoted) == `"`+memberID+`"` {
 		needle = quoted
 	}
-	keep := func(e domain.Event) bool {
+	return func(e domain.Event) bool {
 		if needle != nil && !bytes.Contains(e.Data, needle) {
 			return false
 		}
@@ -175,5 +195,17 @@ func AuditMemberScope(memberID string) (AsOfScope, error) {
 		member, _ := subjectOf(p)
 		return member == memberID
 	}
-	return AsOfScope{Key: "audit member " + strconv.Quote(memberID), Keep: keep}, nil
+}
+
+// AuditMemberScope is the as-of scope of the audit trail's queries about
+// one member (AuditQuery.MemberID): the events whose member is that one
+// (subjectOf). What marks such a row as voided, and what a void of it
+// names, are that member's events too, so the scope keeps everything those
+// queries read. Events that do not mention the id are skipped without
+// being decoded.
+func AuditMemberScope(memberID string) (AsOfScope, error) {
+	if memberID == "" {
+		return AsOfScope{}, errors.New("projections: audit scope: no member id")
+	}
+	return AsOfScope{Key: "audit member " + strconv.Quote(memberID), Keep: memberEvents(memberID)}, nil
 }

@@ -164,6 +164,12 @@ func answersFor(tb testing.TB, v *projections.AsOfView, period string, org demoO
 	return out
 }
 
+// isMonth reports whether period names a month.
+func isMonth(period string) bool {
+	p, err := domain.ParsePeriod(period)
+	return err == nil && p.Kind == domain.PeriodMonth
+}
+
 // boardMetrics are the metrics of the boards the API serves.
 var boardMetrics = []string{projections.MetricRevenue, projections.MetricActivityPoints, projections.MetricAttainment,
 	projections.MetricEvaluation}
@@ -243,6 +249,34 @@ func TestLeaderboardScopeAnswersAsAFullReplay(t *testing.T) {
 	// runs of 500 events, read in parallel.
 	defer projections.SetReadChunk(500)()
 	full, scoped := newLeaderboardAsOf(t, log), newLeaderboardAsOf(t, filteringLog{log})
+	cards := 0 // compared from the card scopes
+	// The cards of a few members, and of those who had a sale reversed or
+	// an activity voided.
+	cardMembers := slices.Clone(org.members[:3])
+	for _, e := range log.events {
+		if e.Type != domain.TypeSaleReversed && e.Type != domain.TypeActivityVoided {
+			continue
+		}
+		p, err := domain.DecodePayload(e.Type, e.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m string
+		switch ev := p.(type) {
+		case *domain.SaleReversed:
+			m = ev.MemberID
+		case *domain.ActivityVoided:
+			m = ev.MemberID
+		}
+		if !slices.Contains(cardMembers, m) && len(cardMembers) < 6 {
+			cardMembers = append(cardMembers, m)
+		}
+	}
+	defer func() {
+		if cards < 20 {
+			t.Errorf("%d cards compared from the card scopes", cards)
+		}
+	}()
 	for _, at := range []time.Time{mid, last} {
 		whole, release, err := full.At(ctx, at, "leaderboard")
 		if err != nil {
@@ -287,11 +321,41 @@ func TestLeaderboardScopeAnswersAsAFullReplay(t *testing.T) {
 					len(want.Rows), len(want.Month), kept.Load(), seen.Load())
 			}
 			done()
+			// Some members' cards from the card scope: the months and two
+			// weeks, as of the middle and the end.
+			if isMonth(period) || period == "2025-W06" || period == "2025-W10" {
+				for _, m := range cardMembers {
+					cscope, err := projections.LeaderboardCardScope(m, period)
+					if err != nil {
+						t.Fatal(err)
+					}
+					part, done, err := scoped.AtScope(ctx, at, cscope, "leaderboard")
+					if err != nil {
+						t.Fatal(err)
+					}
+					got := answersFor(t, part, period, demoOrg{members: []string{m}})
+					wantCard := periodAnswers{Rows: map[string][]projections.BoardRow{}, Weeks: map[string]projections.ScorecardWeek{},
+						Month: map[string]projections.ScorecardMonth{}}
+					if w, ok := want.Weeks[m]; ok {
+						wantCard.Weeks[m] = w
+					}
+					if mo, ok := want.Month[m]; ok {
+						wantCard.Month[m] = mo
+					}
+					got.Rows = wantCard.Rows // a card's view answers no board
+					if diff := cmp.Diff(wantCard, got, cmp.Exporter(func(reflect.Type) bool { return true })); diff != "" {
+						t.Errorf("%s's card of %s as of %s: replay scoped to it differs from the full one (-full +scoped):\n%s",
+							m, period, at.Format(time.RFC3339), diff)
+					}
+					cards += len(wantCard.Weeks) + len(wantCard.Month)
+					done()
+				}
+			}
 			// Each metric's boards from its narrower scope: the months,
 			// quarters and year, and one week in three, as of the end; the
 			// months as of the middle.
 			week := strings.Contains(period, "-W")
-			if week && (at.Equal(mid) || (period[len(period)-1]-'0')%3 != 0) || at.Equal(mid) && len(period) != len("2025-01") {
+			if week && (at.Equal(mid) || (period[len(period)-1]-'0')%3 != 0) || at.Equal(mid) && !isMonth(period) {
 				continue
 			}
 			for _, metric := range boardMetrics {

@@ -82,14 +82,19 @@ func (s *Server) openAsOf(c *call) (func(), error) {
 	return release, nil
 }
 
-// periodScope is the as_of scope of a scorecard read about one period,
-// named by the path parameter name: an as_of card replays only the events
-// that can change that period's rows (projections.LeaderboardScope). A
-// period that does not parse is refused before anything is replayed.
-func periodScope(name string) func(c *call) (projections.AsOfScope, error) {
+// cardScope is the as_of scope of a member's scorecard of the period named
+// by the path parameter name: the replay keeps only the events that can
+// change that member's card (projections.LeaderboardCardScope). A caller
+// who may not read the member's cards, or a period that does not parse, is
+// refused before anything is replayed.
+func cardScope(name string) func(c *call) (projections.AsOfScope, error) {
 	return func(c *call) (projections.AsOfScope, error) {
+		m := c.param("member_id")
+		if err := c.allowMember(m); err != nil {
+			return projections.AsOfScope{}, err
+		}
 		raw := c.param(name)
-		scope, err := projections.LeaderboardScope(raw)
+		scope, err := projections.LeaderboardCardScope(m, raw)
 		if err != nil {
 			return projections.AsOfScope{}, errInvalid(fmt.Sprintf("%s %q: %v", name, raw, err))
 		}

@@ -204,6 +204,13 @@ func testAsOf(t *testing.T, every int) {
 			}
 		}
 	})
+	t.Run("another_members_card_as_of_is_403", func(t *testing.T) {
+		// Refused before the card's replay, as without as_of.
+		q := "/v1/members/mara/scorecards/weeks/2026-W48?as_of=" + afterAll
+		if res := e.do(t, "rep", http.MethodGet, q, nil, nil); res.status != http.StatusForbidden {
+			t.Errorf("%s as rui's rep: %d %s, want 403", q, res.status, res.body)
+		}
+	})
 	t.Run("bad_metric_with_as_of_is_400", func(t *testing.T) {
 		// The metric scopes a board's replay too.
 		q := "/v1/leaderboards/charm?period=2026-11&as_of=" + afterAll

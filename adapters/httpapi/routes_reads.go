@@ -78,7 +78,7 @@ func (s *Server) readRoutes() []route {
 	return []route{
 		{
 			method: get, path: "/v1/members/{member_id}/scorecards/weeks/{week}", tag: "scores", roles: memberReaders, reads: leaderboardOnly,
-			asOfScope: periodScope("week"),
+			asOfScope: cardScope("week"),
 			summary:   "A member's weekly scorecard: each KPI's actual, target, attainment, weight and contribution, Q, q and W, with the events behind them",
 			resp:      projections.ScorecardWeek{},
 			handle: scorecardHandler("week", func(c *call, sc *projections.Scorecard, q projections.ScorecardQuery) (any, string, error) {
@@ -88,7 +88,7 @@ func (s *Server) readRoutes() []route {
 		},
 		{
 			method: get, path: "/v1/members/{member_id}/scorecards/months/{month}", tag: "scores", roles: memberReaders, reads: leaderboardOnly,
-			asOfScope: periodScope("month"),
+			asOfScope: cardScope("month"),
 			summary:   "A member's monthly scorecard: R, O, M and the provisional evaluation E and band",
 			resp:      projections.ScorecardMonth{},
 			handle: scorecardHandler("month", func(c *call, sc *projections.Scorecard, q projections.ScorecardQuery) (any, string, error) {
