@@ -573,7 +573,14 @@ func (a *AsOf) buildView(ctx context.Context, t time.Time, set eventSet) (v *AsO
 		for next := first; next <= set.prefix; next += every {
 			// The query indexes are built once, by the last CatchUp below;
 			// snapshots are taken without them.
-			if err := r.catchUpUnindexed(ctx, boundedLog{log: a.cfg.Log, upTo: a.positionAt(next), until: t, keep: set.models.keep, split: a.chunkEnds}); err != nil {
+			upTo := a.positionAt(next)
+			if err := r.catchUpUnindexed(ctx, boundedLog{log: a.cfg.Log, upTo: upTo, until: t, keep: set.models.keep, split: a.chunkEnds}); err != nil {
+				return nil, err
+			}
+			// The read models have read up to there, whatever the last
+			// event they kept: the next leg, and a build from this
+			// snapshot, read on from there.
+			if err := r.passTo(ctx, upTo); err != nil {
 				return nil, err
 			}
 			if err := a.takeSnapshot(ctx, next, set.models.key, db); err != nil {

@@ -248,3 +248,44 @@ func TestAsOfViewsOfSomeReadModels(t *testing.T) {
 		t.Fatalf("an unknown read model: %v, want ErrUnknownProjection", err)
 	}
 }
+
+// TestAsOfLegsReadTheLogOnce: a scoped build that stops at snapshot points
+// reads every event of the log once, even when the scope keeps nothing
+// after some point (each leg, and each snapshot, is at the point it read
+// up to, not at the last event it kept).
+func TestAsOfLegsReadTheLogOnce(t *testing.T) {
+	log := &sliceLog{}
+	for pos := uint64(1); pos <= 400; pos++ {
+		log.add(activity(t, pos))
+	}
+	a := newTestAsOf(t, filteringLog{log}, 40, 4)
+	var seen atomic.Int64
+	scope := projections.AsOfScope{Key: "the first 30", Keep: func(e domain.Event) bool {
+		seen.Add(1)
+		return e.Position.Commit <= 30
+	}}
+	ctx := context.Background()
+	at := activity(t, 400).RecordedAt
+	v, release, err := a.AtScope(ctx, at, scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := tallyRows(t, v.DB())
+	release()
+	if want := 30; len(got) != want || got[len(got)-1] != 30 {
+		t.Errorf("view holds %v, want the first %d", got, want)
+	}
+	if n := seen.Load(); n != 400 {
+		t.Errorf("the build read %d events of a log of 400", n)
+	}
+	// A build from a snapshot reads on from the snapshot's point.
+	seen.Store(0)
+	v, release, err = a.AtScope(ctx, activity(t, 390).RecordedAt, scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if n := seen.Load(); n > 40 {
+		t.Errorf("a build from the snapshot at 360 events read %d events for the 30 more", n)
+	}
+}

@@ -1120,11 +1120,19 @@ func (r *Runner) passTo(ctx context.Context, pos domain.Position) error {
 	}
 	r.mu.Unlock()
 	for in := range to {
-		s := newStmts(tx.Tx, in.prefix)
-		err := saveAt(ctx, s, pos)
-		s.close()
-		if err != nil {
+		// The position it reflects, for a read model that keeps it ({p}meta).
+		var meta int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`,
+			withPrefix(in.prefix, "{p}meta")).Scan(&meta); err != nil {
 			return fmt.Errorf("projections: %s: pass to %s: %w", in.proj.Name(), pos, err)
+		}
+		if meta > 0 {
+			s := newStmts(tx.Tx, in.prefix)
+			err := saveAt(ctx, s, pos)
+			s.close()
+			if err != nil {
+				return fmt.Errorf("projections: %s: pass to %s: %w", in.proj.Name(), pos, err)
+			}
 		}
 		if err := writeCheckpoint(ctx, tx.Tx, in.proj.Name(), in.prefix, in.version, pos); err != nil {
 			return err
