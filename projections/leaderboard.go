@@ -292,8 +292,15 @@ func (b *lbBatch) Finish(ctx context.Context) error {
 
 func (b *lbBatch) apply(ctx context.Context, e Envelope) error {
 	s := b.s
-	if err := b.scores.apply(ctx, s, e); err != nil {
-		return err
+	if b.l.board == "" {
+		if err := b.scores.apply(ctx, s, e); err != nil {
+			return err
+		}
+	} else if p, ok := e.Payload.(*domain.ScoringRulesPublished); ok {
+		// A board leaderboard keeps no scores: only the rules they read.
+		if _, err := b.book.add(ctx, s, e, p); err != nil {
+			return err
+		}
 	}
 	if ok, err := applyOrg(ctx, s, e); ok || err != nil {
 		if err != nil {
@@ -569,12 +576,16 @@ func (b *lbBatch) void(ctx context.Context, e Envelope, memberID, sourceID strin
 }
 
 // findContrib scans cols of a member's contribution by source id into dest
-// and returns its week. Contributions are keyed by member and week, so the
-// member's weeks are probed from the latest back, one seek each: a void is
-// usually of a recent activity.
+// and returns its week (the latest, should an id repeat in another week).
+// Contributions are keyed by member and week, so the member's latest weeks
+// are probed from the latest back, one seek each: a void is usually of a
+// recent activity. Past recentProbes weeks, one pass over the member's
+// older contributions finds it, or that there is none (a void of something
+// an as-of scope skipped).
 func (b *lbBatch) findContrib(ctx context.Context, memberID, sourceID, cols string, dest ...any) (week string, found bool, err error) {
+	const recentProbes = 4
 	below := "\uffff" // after every week's name
-	for {
+	for range recentProbes {
 		var w sql.NullString
 		if _, err := b.s.row(ctx, `SELECT max(week) FROM {p}sc_contrib WHERE member_id = ? AND week < ?`,
 			[]any{memberID, below}, &w); err != nil || !w.Valid {
@@ -587,6 +598,9 @@ func (b *lbBatch) findContrib(ctx context.Context, memberID, sourceID, cols stri
 		}
 		below = w.String
 	}
+	found, err = b.s.row(ctx, `SELECT week, `+cols+` FROM {p}sc_contrib WHERE member_id = ? AND week < ? AND source_id = ?
+		ORDER BY week DESC LIMIT 1`, []any{memberID, below, sourceID}, append([]any{&week}, dest...)...)
+	return week, found, err
 }
 
 // recreditOne moves amount of a contribution from team from to team to ("":
