@@ -61,10 +61,17 @@ func (l filteringLog) ReadAllWhere(ctx context.Context, after, upTo domain.Posit
 // on temporary SQLite files.
 func newLeaderboardAsOf(tb testing.TB, log projections.EventLog) *projections.AsOf {
 	tb.Helper()
+	return newAsOfOf(tb, log, projections.NewLeaderboard)
+}
+
+// newAsOfOf is an as-of engine of some read models over log, on temporary
+// SQLite files, without snapshots.
+func newAsOfOf(tb testing.TB, log projections.EventLog, models ...projections.Factory) *projections.AsOf {
+	tb.Helper()
 	dir := tb.TempDir()
 	var n atomic.Int64
 	a, err := projections.NewAsOf(projections.AsOfConfig{
-		Log: log, Projections: []projections.Factory{projections.NewLeaderboard}, CacheSize: 2,
+		Log: log, Projections: models, CacheSize: 2,
 		Open: func(context.Context) (*sql.DB, func(), error) {
 			return openTempDB(filepath.Join(dir, fmt.Sprintf("v%d.db", n.Add(1))))
 		},
@@ -162,6 +169,20 @@ func answersFor(tb testing.TB, v *projections.AsOfView, period string, org demoO
 		}
 	}
 	return out
+}
+
+// countKept makes scope count the events it keeps, and returns the count.
+func countKept(scope *projections.AsOfScope) *atomic.Int64 {
+	var kept atomic.Int64
+	keep := scope.Keep
+	scope.Keep = func(e domain.Event) bool {
+		k := keep(e)
+		if k {
+			kept.Add(1)
+		}
+		return k
+	}
+	return &kept
 }
 
 // isMonth reports whether period names a month.
@@ -363,15 +384,7 @@ func TestLeaderboardScopeAnswersAsAFullReplay(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				var bkept atomic.Int64
-				bkeep := bscope.Keep
-				bscope.Keep = func(e domain.Event) bool {
-					k := bkeep(e)
-					if k {
-						bkept.Add(1)
-					}
-					return k
-				}
+				bkept := countKept(&bscope)
 				part, done, err := scoped.AtScope(ctx, at, bscope, "leaderboard")
 				if err != nil {
 					t.Fatal(err)
@@ -432,17 +445,7 @@ func TestAsOfViewsOfTypeFilteredReadModelsAreFullReplays(t *testing.T) {
 	defer projections.SetReadChunk(300)()
 	ctx := context.Background()
 	dir := t.TempDir()
-	var n atomic.Int64
-	a, err := projections.NewAsOf(projections.AsOfConfig{
-		Log: filteringLog{log}, Projections: projections.All(),
-		Open: func(context.Context) (*sql.DB, func(), error) {
-			return openTempDB(filepath.Join(dir, fmt.Sprintf("v%d.db", n.Add(1))))
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a := newAsOfOf(t, filteringLog{log}, projections.All()...)
 	compared := 0
 	for _, at := range []time.Time{log.events[len(log.events)/2].RecordedAt, log.events[len(log.events)-1].RecordedAt} {
 		for _, f := range projections.All() {
@@ -500,22 +503,7 @@ func TestAuditMemberScopeAnswersAsAFullReplay(t *testing.T) {
 	org := orgOf(t, log)
 	defer projections.SetReadChunk(300)()
 	ctx := context.Background()
-	newAsOf := func(l projections.EventLog) *projections.AsOf {
-		dir := t.TempDir()
-		var n atomic.Int64
-		a, err := projections.NewAsOf(projections.AsOfConfig{
-			Log: l, Projections: projections.All(), CacheSize: 2,
-			Open: func(context.Context) (*sql.DB, func(), error) {
-				return openTempDB(filepath.Join(dir, fmt.Sprintf("v%d.db", n.Add(1))))
-			},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = a.Close() })
-		return a
-	}
-	full, scoped := newAsOf(log), newAsOf(filteringLog{log})
+	full, scoped := newAsOfOf(t, log, projections.All()...), newAsOfOf(t, filteringLog{log}, projections.All()...)
 	trail := func(v *projections.AsOfView, member string) []projections.AuditEntry {
 		a := v.Current("audit").(*projections.Audit)
 		var out []projections.AuditEntry
@@ -543,15 +531,7 @@ func TestAuditMemberScopeAnswersAsAFullReplay(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var kept atomic.Int64
-			keep := scope.Keep
-			scope.Keep = func(e domain.Event) bool {
-				k := keep(e)
-				if k {
-					kept.Add(1)
-				}
-				return k
-			}
+			kept := countKept(&scope)
 			part, done, err := scoped.AtScope(ctx, at, scope, "audit")
 			if err != nil {
 				t.Fatal(err)
