@@ -280,7 +280,7 @@ func TestAsOfLegsReadTheLogOnce(t *testing.T) {
 	}
 	// A build from a snapshot reads on from the snapshot's point.
 	seen.Store(0)
-	v, release, err = a.AtScope(ctx, activity(t, 390).RecordedAt, scope)
+	_, release, err = a.AtScope(ctx, activity(t, 390).RecordedAt, scope)
 	if err != nil {
 		t.Fatal(err)
 	}
