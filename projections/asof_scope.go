@@ -197,15 +197,53 @@ func memberEvents(memberID string) func(domain.Event) bool {
 	}
 }
 
-// AuditMemberScope is the as-of scope of the audit trail's queries about
-// one member (AuditQuery.MemberID): the events whose member is that one
-// (subjectOf). What marks such a row as voided, and what a void of it
-// names, are that member's events too, so the scope keeps everything those
-// queries read. Events that do not mention the id are skipped without
-// being decoded.
-func AuditMemberScope(memberID string) (AsOfScope, error) {
-	if memberID == "" {
-		return AsOfScope{}, errors.New("projections: audit scope: no member id")
+// auditPartners are the event types whose rows in the audit trail mark
+// each other: a void names the event it voided, which names what voided it.
+var auditPartners = func() map[string]string {
+	m := map[string]string{}
+	for _, p := range [][2]string{{domain.TypeActivityLogged, domain.TypeActivityVoided},
+		{domain.TypeSaleClosed, domain.TypeSaleReversed}, {domain.TypeRewardGranted, domain.TypeRewardRevoked}} {
+		a, b := baseType(p[0]), baseType(p[1])
+		m[a], m[b] = b, a
 	}
-	return AsOfScope{Key: "audit member " + strconv.Quote(memberID), Keep: memberEvents(memberID)}, nil
+	return m
+}()
+
+// AuditScope is the as-of scope of the audit trail's queries with q's
+// member and type filters (the others, and paging, do not narrow it):
+//   - about one member (MemberID), the events whose member is that one
+//     (subjectOf); what marks such a row as voided, and what a void of it
+//     names, are that member's events too. Events that do not mention the
+//     id are skipped without being decoded;
+//   - of one type (Type, with or without its version), the events of that
+//     type and of the type whose rows mark them (a void's and its target's).
+//
+// With neither filter it is the zero scope: the whole trail.
+func AuditScope(q AuditQuery) AsOfScope {
+	var keeps []func(domain.Event) bool
+	var key []string
+	if q.Type != "" { // first: it decodes nothing
+		base := baseType(q.Type)
+		partner := auditPartners[base]
+		keeps = append(keeps, func(e domain.Event) bool {
+			t := baseType(e.Type)
+			return t == base || partner != "" && t == partner
+		})
+		key = append(key, "type "+strconv.Quote(base))
+	}
+	if q.MemberID != "" {
+		keeps = append(keeps, memberEvents(q.MemberID))
+		key = append(key, "member "+strconv.Quote(q.MemberID))
+	}
+	if len(keeps) == 0 {
+		return AsOfScope{}
+	}
+	return AsOfScope{Key: "audit " + strings.Join(key, ", "), Keep: func(e domain.Event) bool {
+		for _, keep := range keeps {
+			if !keep(e) {
+				return false
+			}
+		}
+		return true
+	}}
 }

@@ -123,14 +123,12 @@ func boardScope(c *call) (projections.AsOfScope, error) {
 }
 
 // auditScope is the as_of scope of an audit trail read: about one member
-// (member_id), it replays only that member's events
-// (projections.AuditMemberScope); otherwise the whole trail.
+// (member_id) or of one type (type), it replays only the events those
+// filters can show or mark (projections.AuditScope); otherwise the whole
+// trail.
 func auditScope(c *call) (projections.AsOfScope, error) {
-	member := c.query().str("member_id")
-	if member == "" {
-		return projections.AsOfScope{}, nil
-	}
-	return projections.AuditMemberScope(member)
+	q := c.query()
+	return projections.AuditScope(projections.AuditQuery{MemberID: q.str("member_id"), Type: q.str("type")}), nil
 }
 
 // parseAsOf reads an RFC 3339 time, or a date meaning the end of that day.
