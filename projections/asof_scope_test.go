@@ -18,6 +18,7 @@ import (
 
 	"perfledger/domain"
 	"perfledger/projections"
+	"perfledger/projections/projectionstest"
 )
 
 // demoSliceLog returns the log of runDemo.
@@ -465,8 +466,8 @@ func TestAsOfViewsOfTypeFilteredReadModelsAreFullReplays(t *testing.T) {
 			if err := r.CatchUp(ctx, recordedBy{log, at}); err != nil {
 				t.Fatal(err)
 			}
-			want := prefixedRows(t, db, prefixOf(t, db, name))
-			got := prefixedRows(t, v.DB(), prefixOf(t, v.DB(), name))
+			want := projectionstest.Tables(t, db, projectionstest.Prefix(t, db, name))
+			got := projectionstest.Tables(t, v.DB(), projectionstest.Prefix(t, v.DB(), name))
 			if len(want) == 0 {
 				t.Fatalf("%s: no table", name)
 			}
@@ -481,16 +482,6 @@ func TestAsOfViewsOfTypeFilteredReadModelsAreFullReplays(t *testing.T) {
 	if compared < 2*7 {
 		t.Errorf("%d views compared, want at least 14", compared)
 	}
-}
-
-// prefixOf is the table prefix of the serving instance of a read model.
-func prefixOf(tb testing.TB, db *sql.DB, name string) string {
-	tb.Helper()
-	var prefix string
-	if err := db.QueryRow(`SELECT prefix FROM projection_current WHERE name = ?`, name).Scan(&prefix); err != nil {
-		tb.Fatal(err)
-	}
-	return prefix
 }
 
 // TestAuditScopeAnswersAsAFullReplay: the audit trail of every member, of

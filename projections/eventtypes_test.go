@@ -3,15 +3,14 @@ package projections_test
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"perfledger/domain"
 	"perfledger/projections"
+	"perfledger/projections/projectionstest"
 )
 
 // TestTypeFiltersLoseNothing shows that a read model fed only the event
@@ -58,7 +57,7 @@ func TestTypeFiltersLoseNothing(t *testing.T) {
 					t.Fatalf("no event of the %d was skipped: the test shows nothing", len(events))
 				}
 				filtered++
-				want, got := prefixedRows(t, db, "all_"), prefixedRows(t, db, "some_")
+				want, got := projectionstest.Tables(t, db, "all_"), projectionstest.Tables(t, db, "some_")
 				if len(want) == 0 {
 					t.Fatal("no table found")
 				}
@@ -71,54 +70,4 @@ func TestTypeFiltersLoseNothing(t *testing.T) {
 	if filtered < 2*7 {
 		t.Errorf("%d read models × logs filtered, want at least 14", filtered)
 	}
-}
-
-// prefixedRows returns every row of the tables whose names start with
-// prefix, by table name without the prefix, each table's rows sorted.
-func prefixedRows(tb testing.TB, db *sql.DB, prefix string) map[string][]string {
-	tb.Helper()
-	rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ? || '%'`, prefix)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			tb.Fatal(err)
-		}
-		names = append(names, n)
-	}
-	rows.Close()
-	out := map[string][]string{}
-	for _, n := range names {
-		rows, err := db.Query(`SELECT * FROM "` + n + `"`)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		cols, _ := rows.Columns()
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		lines := []string{}
-		for rows.Next() {
-			if err := rows.Scan(ptrs...); err != nil {
-				tb.Fatal(err)
-			}
-			var sb strings.Builder
-			for i, v := range vals {
-				if b, ok := v.([]byte); ok {
-					v = string(b)
-				}
-				fmt.Fprintf(&sb, "%s=%v\t", cols[i], v)
-			}
-			lines = append(lines, sb.String())
-		}
-		rows.Close()
-		slices.Sort(lines)
-		out[strings.TrimPrefix(n, prefix)] = lines
-	}
-	return out
 }

@@ -23,6 +23,7 @@ import (
 	"perfledger/domain"
 	"perfledger/domain/demo"
 	"perfledger/projections"
+	"perfledger/projections/projectionstest"
 )
 
 var (
@@ -241,7 +242,7 @@ func rebuildSet(tb testing.TB) []projections.Factory {
 func dumpTables(tb testing.TB, db *sql.DB, path string) {
 	tb.Helper()
 	var lines []string
-	for table, rows := range prefixedRows(tb, db, "") {
+	for table, rows := range projectionstest.Tables(tb, db, "") {
 		for _, r := range rows {
 			lines = append(lines, table+"\t"+r)
 		}

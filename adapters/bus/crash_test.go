@@ -3,12 +3,9 @@ package bus_test
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +16,7 @@ import (
 	"perfledger/adapters/sqlite"
 	"perfledger/domain"
 	"perfledger/projections"
+	"perfledger/projections/projectionstest"
 )
 
 // totals sums quantities per member with an upsert: applying an event twice,
@@ -213,77 +211,12 @@ func countAll(tb testing.TB, st domain.EventStore) (int, domain.Position) {
 	return n, last
 }
 
-// prefixOf returns the table prefix of the serving instance of p.
-func prefixOf(tb testing.TB, db *sql.DB, p projections.Projector) string {
-	tb.Helper()
-	var prefix string
-	if err := db.QueryRow(`SELECT prefix FROM projection_current WHERE name = ?`, p.Name()).Scan(&prefix); err != nil {
-		tb.Fatal(err)
-	}
-	return prefix
-}
-
-// dump returns every row of every table of the serving instance of p, by
-// table name without the instance prefix, rows rendered as text and sorted:
-// two instances hold the same read model exactly when their dumps are equal.
-func dump(tb testing.TB, db *sql.DB, p projections.Projector) map[string][]string {
-	tb.Helper()
-	prefix := prefixOf(tb, db, p)
-	rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, ?) = ? ORDER BY name`, len(prefix), prefix)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var tables []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			tb.Fatal(err)
-		}
-		tables = append(tables, n)
-	}
-	rows.Close()
-	out := map[string][]string{}
-	for _, tbl := range tables {
-		rs, err := db.Query(`SELECT * FROM "` + tbl + `"`)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		cols, _ := rs.Columns()
-		var lines []string
-		for rs.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rs.Scan(ptrs...); err != nil {
-				tb.Fatal(err)
-			}
-			var b strings.Builder
-			for i, v := range vals {
-				if i > 0 {
-					b.WriteString(" | ")
-				}
-				if bs, ok := v.([]byte); ok {
-					v = string(bs)
-				}
-				fmt.Fprintf(&b, "%v", v)
-			}
-			lines = append(lines, b.String())
-		}
-		rs.Close()
-		slices.Sort(lines)
-		out[strings.TrimPrefix(tbl, prefix)] = lines
-	}
-	return out
-}
-
 // sameTables checks that every projection of got holds exactly the rows of
 // the same projection of want, and that none is empty.
 func sameTables(tb testing.TB, wantDB *sql.DB, want *projections.Runner, gotDB *sql.DB, got *projections.Runner) {
 	tb.Helper()
 	for _, st := range want.Positions() {
-		w := dump(tb, wantDB, want.Current(st.Name))
+		w := projectionstest.Tables(tb, wantDB, projectionstest.Prefix(tb, wantDB, st.Name))
 		rows := 0
 		for _, r := range w {
 			rows += len(r)
@@ -291,7 +224,7 @@ func sameTables(tb testing.TB, wantDB *sql.DB, want *projections.Runner, gotDB *
 		if rows == 0 {
 			tb.Errorf("%s holds no rows at all", st.Name)
 		}
-		if diff := cmp.Diff(w, dump(tb, gotDB, got.Current(st.Name))); diff != "" {
+		if diff := cmp.Diff(w, projectionstest.Tables(tb, gotDB, projectionstest.Prefix(tb, gotDB, st.Name))); diff != "" {
 			tb.Errorf("%s tables (-rebuilt +live):\n%s", st.Name, diff)
 		}
 	}
