@@ -601,6 +601,7 @@ func (a *AsOf) buildView(ctx context.Context, t time.Time, set eventSet) (v *AsO
 			return nil, err
 		}
 	}
+	r.dropMemory()
 	return &AsOfView{runner: r, db: db, release: release, key: set.key, position: set.last, events: set.count,
 		prefix: set.prefix, pure: len(set.stragglers) == 0, models: set.models.key}, nil
 }

@@ -116,8 +116,11 @@ type Leaderboard struct {
 	// contributions are credited to that period alone, the rows of the
 	// other metrics that are recomputed at a batch's end (the scores and
 	// cards, attainment, evaluations) are not, and its cards must not be
-	// read.
+	// read. Its contributions are held in memory (boardContribs).
 	board, period string
+	// contribs are a board leaderboard's contributions, kept between its
+	// batches (see boardContribs).
+	contribs *boardContribs
 }
 
 var _ Projector = (*Leaderboard)(nil)
@@ -155,7 +158,11 @@ func (l *Leaderboard) Scorecard() *Scorecard { return &Scorecard{prefix: l.prefi
 
 // Setup implements Projector.
 func (l *Leaderboard) Setup(ctx context.Context, tx *sql.Tx) error {
-	if err := setupScores(ctx, tx, l.prefix, metaSchema+";"+orgSchema+";"+rulesSchema+";"+leaderboardSchema); err != nil {
+	schema := metaSchema + ";" + orgSchema + ";" + rulesSchema + ";" + leaderboardSchema
+	if l.board != "" {
+		schema += ";" + boardContribsSchema
+	}
+	if err := setupScores(ctx, tx, l.prefix, schema); err != nil {
 		return err
 	}
 	return execAll(ctx, tx, l.prefix, joinCreates(leaderboardIndexes))
@@ -185,6 +192,10 @@ type lbBatch struct {
 	// sums are the changes to sc_sums, written before the scores are
 	// recomputed (flushSums).
 	sums map[sumKey]*sumDelta
+	// mem, in a board leaderboard, holds the contributions instead of
+	// sc_contrib; memAt is the chunk of its journal it reflected at Begin.
+	mem   *boardContribs
+	memAt int64
 }
 
 // sumKey is a row of sc_sums; sumDelta a change to its amount and count.
@@ -261,9 +272,20 @@ func (l *Leaderboard) Begin(ctx context.Context, tx *sql.Tx) (Batch, error) {
 		return nil, fmt.Errorf("leaderboard: %w", err)
 	}
 	org := newOrgCache()
-	return &lbBatch{l: l, s: s, acc: newTotalsAcc(), attain: map[memberPeriod]struct{}{},
+	b := &lbBatch{l: l, s: s, acc: newTotalsAcc(), attain: map[memberPeriod]struct{}{},
 		teamAttain: map[memberPeriod]struct{}{}, evals: map[memberPeriod]struct{}{}, scores: newScoreKeeper(book, org), book: book,
-		org: org, targets: map[string]map[string]int64{}, sums: map[sumKey]*sumDelta{}}, nil
+		org: org, targets: map[string]map[string]int64{}, sums: map[sumKey]*sumDelta{}}
+	if l.board != "" {
+		if l.contribs == nil {
+			l.contribs = newBoardContribs()
+		}
+		if b.memAt, err = l.contribs.begin(ctx, s); err != nil {
+			s.close()
+			return nil, fmt.Errorf("leaderboard: %w", err)
+		}
+		b.mem = l.contribs
+	}
+	return b, nil
 }
 
 // Add implements Batch.
@@ -281,11 +303,18 @@ func (b *lbBatch) Add(ctx context.Context, events []Envelope) error {
 // position the leaderboard reflects, and releases the batch's statements.
 func (b *lbBatch) Finish(ctx context.Context) error {
 	defer b.s.close()
+	if !b.last.IsZero() {
+		if err := b.flush(ctx); err != nil {
+			return fmt.Errorf("leaderboard: %w", err)
+		}
+	}
+	if b.mem != nil { // a board leaderboard's journal
+		if err := b.mem.finish(ctx, b.s, b.memAt); err != nil {
+			return fmt.Errorf("leaderboard: %w", err)
+		}
+	}
 	if b.last.IsZero() {
 		return nil
-	}
-	if err := b.flush(ctx); err != nil {
-		return fmt.Errorf("leaderboard: %w", err)
 	}
 	return saveAt(ctx, b.s, b.last)
 }
@@ -417,6 +446,16 @@ func (b *lbBatch) dirtyTarget(kind, subject, period string) {
 }
 
 func (b *lbBatch) dirtyAllAttainment(ctx context.Context, memberID string) error {
+	if b.inMem() {
+		revenue, _ := metricNum(MetricRevenue)
+		for _, i := range b.mem.rowsOf(memberID, func(c *boardContrib) bool { return c.metric == revenue }) {
+			at := b.mem.row(i).time()
+			for _, k := range periodKinds {
+				b.attain[memberPeriod{memberID, domain.PeriodOf(k, at).String()}] = struct{}{}
+			}
+		}
+		return nil
+	}
 	if err := b.flushContribs(ctx); err != nil {
 		return err
 	}
@@ -460,6 +499,23 @@ func (b *lbBatch) contribute(ctx context.Context, e Envelope, c pendingContrib) 
 		c.name = c.member
 	}
 	c.ti, c.eventID, c.pos = ti, e.ID, e.Position.Commit
+	if b.inMem() {
+		// A board leaderboard keeps no scores: only what its board reads.
+		added, held := b.mem.add(c)
+		if held {
+			if added && c.metric != "" {
+				b.credit(c.metric, c.member, c.name, c.ti, c.at, c.amount, c.pos)
+			}
+			if !b.mem.full() {
+				return nil
+			}
+			return b.mem.spill(ctx, b.s)
+		}
+		// One that memory cannot hold: from now on, sc_contrib holds them all.
+		if err := b.mem.spill(ctx, b.s); err != nil {
+			return err
+		}
+	}
 	b.pending = append(b.pending, c)
 	if len(b.pending) == rowChunk {
 		return b.flushContribs(ctx)
@@ -553,6 +609,23 @@ func (b *lbBatch) credit(metric, memberID, name string, ti teamInfo, at time.Tim
 
 // void stops counting a member's contribution from now on.
 func (b *lbBatch) void(ctx context.Context, e Envelope, memberID, sourceID string) error {
+	if b.inMem() {
+		i := b.mem.latest(memberID, sourceID)
+		if i < 0 {
+			return nil
+		}
+		c := b.mem.row(i)
+		if c.voided() {
+			return nil
+		}
+		c.flags |= contribVoided
+		b.mem.touch(i)
+		metric := boardMetricNames[c.metric]
+		if metric == "" {
+			return nil
+		}
+		return b.recreditOne(ctx, metric, memberID, b.mem.str(c.team), "", c.time(), c.points, e.Position.Commit)
+	}
 	if err := b.flushContribs(ctx); err != nil {
 		return err
 	}
@@ -649,6 +722,9 @@ func (b *lbBatch) recredit(ctx context.Context, e Envelope, p *domain.MemberTran
 	if d, err := domain.ParseDate(p.EffectiveOn); err == nil {
 		fromWeek = domain.PeriodOf(domain.PeriodWeek, d).String()
 	}
+	if b.inMem() {
+		return b.recreditBoard(ctx, e, p, fromWeek)
+	}
 	rows, err := b.s.query(ctx, `SELECT source_id, week, metric, team_id, occurred_at, points FROM {p}sc_contrib
 		WHERE member_id = ? AND week >= ? AND day >= ? AND voided_by = '' AND metric <> ''`, p.MemberID, fromWeek, p.EffectiveOn)
 	if err != nil {
@@ -685,6 +761,35 @@ func (b *lbBatch) recredit(ctx context.Context, e Envelope, p *domain.MemberTran
 			ti.ID, p.MemberID, r.week, r.source); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// inMem reports whether the batch's contributions are held in memory (a
+// board leaderboard's that has not spilled them) rather than in sc_contrib.
+func (b *lbBatch) inMem() bool { return b.mem != nil && !b.mem.spilled }
+
+// recreditBoard is recredit in a board leaderboard.
+func (b *lbBatch) recreditBoard(ctx context.Context, e Envelope, p *domain.MemberTransferred, fromWeek string) error {
+	moved := b.mem.rowsOf(p.MemberID, func(c *boardContrib) bool {
+		return !c.voided() && c.metric != 0 && b.mem.weeks[c.week] >= fromWeek && fmtDay(c.time()) >= p.EffectiveOn
+	})
+	for _, i := range moved {
+		c := b.mem.row(i)
+		at := c.time()
+		ti, err := b.org.teamAt(ctx, b.s, p.MemberID, at)
+		if err != nil {
+			return err
+		}
+		if ti.ID == b.mem.str(c.team) {
+			continue
+		}
+		if err := b.recreditOne(ctx, boardMetricNames[c.metric], p.MemberID, b.mem.str(c.team), ti.ID, at, c.points, e.Position.Commit); err != nil {
+			return err
+		}
+		c = b.mem.row(i)
+		c.team = b.mem.num(ti.ID)
+		b.mem.touch(i)
 	}
 	return nil
 }

@@ -39,7 +39,7 @@ func newAsOf(dc dataConfig, c asOfConfig, log domain.EventStore, logger *slog.Lo
 	newPath := func() string { return filepath.Join(dir, fmt.Sprintf("asof-%d.db", n.Add(1))) }
 	var paths sync.Map // *sql.DB → its file
 	open := func(ctx context.Context, path string) (*sql.DB, func(), error) {
-		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(OFF)&_pragma=busy_timeout(5000)&_pragma=cache_size(-32768)&_pragma=temp_store(MEMORY)&_txlock=immediate")
+		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(OFF)&_pragma=busy_timeout(5000)&_pragma=cache_size(-8192)&_pragma=temp_store(MEMORY)&_txlock=immediate")
 		if err == nil {
 			err = db.PingContext(ctx)
 		}
