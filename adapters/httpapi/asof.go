@@ -68,6 +68,9 @@ func (s *Server) openAsOf(c *call) (func(), error) {
 			return nil, err
 		}
 	}
+	if err := checkParams(c); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(c.ctx, s.cfg.AsOfWait)
 	v, release, err := s.cfg.AsOf.AtScope(ctx, t, scope, c.rt.reads...)
 	cancel()
@@ -80,6 +83,23 @@ func (s *Server) openAsOf(c *call) (func(), error) {
 	}
 	c.view, c.asOf = v, t
 	return release, nil
+}
+
+// errChecked stops a handler run by checkParams at its first read model.
+var errChecked = errors.New("httpapi: the parameters are checked")
+
+// checkParams refuses a request's bad parameters (a limit out of range, a
+// scope without its id, a malformed date) before an as-of replay, which
+// can take seconds: it runs the route's handler until it asks for its
+// first read model (errChecked). Handlers read and check every parameter
+// first.
+func checkParams(c *call) error {
+	c.checking = true
+	defer func() { c.checking = false }()
+	if _, err := c.rt.handle(c); err != nil && !errors.Is(err, errChecked) {
+		return err
+	}
+	return nil
 }
 
 // cardScope is the as_of scope of a member's scorecard of the period named

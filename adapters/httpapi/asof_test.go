@@ -269,3 +269,40 @@ func TestAsOfStillBuildingIs503WithRetryAfter(t *testing.T) {
 		t.Errorf("%d %v %s, want 503 with Retry-After", res.status, res.header, res.body)
 	}
 }
+
+// TestAsOfRefusesBadParametersBeforeReplaying: with as_of, a parameter
+// the route refuses is answered 400 at once, not after the replay: here
+// the engine never finishes a build, so a request that waited for one
+// would be 503. Every list route's limit is checked, and the leaderboard's
+// scope and cursor.
+func TestAsOfRefusesBadParametersBeforeReplaying(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.AsOf, c.AsOfWait = slowAsOf{}, 20*time.Millisecond })
+	var paths []string
+	for _, rt := range e.api.routes {
+		if !rt.asOf || !rt.list {
+			continue
+		}
+		path, _ := samples[rt.method+" "+rt.path](t, e, "auditor")
+		u, err := url.Parse(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := u.Query()
+		q.Set("limit", "100000")
+		q.Set("as_of", "2026-11-01T00:00:00Z")
+		u.RawQuery = q.Encode()
+		paths = append(paths, u.String())
+	}
+	if len(paths) < 8 {
+		t.Fatalf("only %d list routes take as_of", len(paths))
+	}
+	asOf := "&as_of=2026-11-01T00:00:00Z"
+	paths = append(paths, "/v1/leaderboards/revenue?period=2026-11&scope=team"+asOf,
+		"/v1/leaderboards/revenue?period=2026-11&scope=galaxy"+asOf,
+		"/v1/leaderboards/revenue?period=2026-11&scope=company&scope_id=t-north"+asOf)
+	for _, p := range paths {
+		if res := e.do(t, "auditor", http.MethodGet, p, nil, nil); res.status != http.StatusBadRequest {
+			t.Errorf("%s: %d %s, want 400", p, res.status, res.body)
+		}
+	}
+}

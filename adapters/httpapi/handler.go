@@ -94,6 +94,9 @@ type call struct {
 	position  domain.Position       // what a read reflects
 	view      *projections.AsOfView // the read models as of asOf, when asked
 	asOf      time.Time
+	// checking: the handler runs only to check the request's parameters,
+	// before an as-of replay (checkParams); it stops at its first read model.
+	checking bool
 }
 
 // param returns a path parameter.

@@ -22,6 +22,9 @@ var (
 // concrete type.
 func readModel[T projections.Projector](c *call, name string) (T, error) {
 	var zero T
+	if c.checking {
+		return zero, errChecked
+	}
 	p := c.models().Current(name)
 	if p == nil {
 		return zero, fmt.Errorf("read model %q is not registered", name)
