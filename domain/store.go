@@ -229,15 +229,16 @@ type EventStore interface {
 	Subscribe(ctx context.Context, after Position) iter.Seq2[Event, error]
 }
 
-// EventTime is an event's position and the time it was recorded.
+// EventTime is an event's position, the time it was recorded and its type.
 type EventTime struct {
 	Position   Position
 	RecordedAt time.Time
+	Type       string
 }
 
-// TimeLister is an optional capability of an EventStore: the position and
-// recorded time of every event after a position, in global order, read
-// without the events' contents. The as-of queries index the log with it
+// TimeLister is an optional capability of an EventStore: the position,
+// recorded time and type of every event after a position, in global order,
+// read without the events' contents. The as-of queries index the log with it
 // when the store offers it (much faster than ReadAll), else with ReadAll.
 type TimeLister interface {
 	RecordedTimes(ctx context.Context, after Position) iter.Seq2[EventTime, error]
@@ -251,6 +252,14 @@ type TimeLister interface {
 // The as-of replays read through it when the store offers it.
 type FilteringReader interface {
 	ReadAllWhere(ctx context.Context, after, upTo Position, keep func(Event) bool) iter.Seq2[Event, error]
+}
+
+// PositionReader is an optional capability of an EventStore: the events at
+// the given positions (ascending), in that order; a position without an
+// event is skipped. An as-of replay that knows where the events of the
+// types it reads are (from TimeLister) reads those alone when they are few.
+type PositionReader interface {
+	ReadPositions(ctx context.Context, positions []Position) iter.Seq2[Event, error]
 }
 
 // ValidateAppend checks an append request the way every store must, before

@@ -245,6 +245,11 @@ type AsOfScope struct {
 	// It sees only the event's Position, Type, OccurredAt, RecordedAt and
 	// Data, the last valid during the call alone (domain.FilteringReader).
 	Keep func(domain.Event) bool
+	// Types, when set, are the only event types Keep can accept: a replay
+	// that knows where those are (the index of recorded times lists each
+	// event's type) reads them alone when they are few
+	// (domain.PositionReader).
+	Types func(typ string) bool
 	// Models, when set, replace the read models of the same names in the
 	// scope's views: instances that keep only what the scope's queries
 	// read (the same projection code, with less to recompute).
@@ -262,7 +267,7 @@ func (a *AsOf) AtScope(ctx context.Context, t time.Time, scope AsOfScope, names 
 			return nil, nil, errors.New("projections: as-of: a scope that skips events needs a key")
 		}
 		models.key += "@" + scope.Key
-		models.keep = scope.Keep
+		models.keep, models.types = scope.Keep, scope.Types
 		models.factories = slices.Clone(models.factories)
 		for _, f := range scope.Models {
 			name := f("").Name()
@@ -273,7 +278,7 @@ func (a *AsOf) AtScope(ctx context.Context, t time.Time, scope AsOfScope, names 
 			models.factories[i] = f
 		}
 	}
-	models.keep = typeKeep(models.factories, models.keep)
+	models.keep, models.types = typeKeep(models.factories, models.keep, models.types)
 	if err := a.index(ctx); err != nil {
 		return nil, nil, err
 	}
@@ -317,6 +322,7 @@ type modelSet struct {
 	factories []Factory
 	key       string                  // sorted names, comma-separated ("" for all), then "@" and the scope's key
 	keep      func(domain.Event) bool // nil: every event
+	types     func(string) bool       // nil: any; else the only types keep accepts (AsOfScope.Types)
 }
 
 // models returns the factories of the named read models (all when none is
@@ -340,27 +346,32 @@ func (a *AsOf) models(names []string) (modelSet, error) {
 	return out, nil
 }
 
-// typeKeep returns keep (nil: every event) narrowed to the event types the
-// read models of factories read, when each declares them (TypeFilter): the
-// replay of read models that read a few types skips the rest of the log
-// unbuilt, as a scope does. Their tables are the same (TestTypeFiltersLoseNothing).
-func typeKeep(factories []Factory, keep func(domain.Event) bool) func(domain.Event) bool {
+// typeKeep returns keep (nil: every event) and types (nil: any) narrowed
+// to the event types the read models of factories read, when each declares
+// them (TypeFilter): the replay of read models that read a few types skips
+// the rest of the log unbuilt, as a scope does. Their tables are the same
+// (TestTypeFiltersLoseNothing).
+func typeKeep(factories []Factory, keep func(domain.Event) bool, types func(string) bool) (func(domain.Event) bool, func(string) bool) {
 	filters := make([]TypeFilter, 0, len(factories))
 	for _, f := range factories {
 		tf, ok := f("").(TypeFilter)
 		if !ok {
-			return keep
+			return keep, types
 		}
 		filters = append(filters, tf)
 	}
-	return func(e domain.Event) bool {
+	handled := func(typ string) bool {
 		for _, f := range filters {
-			if f.Handles(e.Type) {
-				return keep == nil || keep(e)
+			if f.Handles(typ) {
+				return true
 			}
 		}
 		return false
 	}
+	narrowed := func(typ string) bool { return handled(typ) && (types == nil || types(typ)) }
+	return func(e domain.Event) bool {
+		return handled(e.Type) && (keep == nil || keep(e))
+	}, narrowed
 }
 
 // runBuild builds the view of set and puts it in the cache.
@@ -456,7 +467,7 @@ func (a *AsOf) index(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("projections: as-of: index the log: %w", err)
 		}
-		a.idx.add(e.Position, e.RecordedAt.UnixNano())
+		a.idx.add(e.Position, e.RecordedAt.UnixNano(), e.Type)
 	}
 	return nil
 }
@@ -486,7 +497,7 @@ func recordedTimes(ctx context.Context, log EventLog, after domain.Position) ite
 	}
 	return func(yield func(domain.EventTime, error) bool) {
 		for e, err := range log.ReadAll(ctx, after) {
-			if !yield(domain.EventTime{Position: e.Position, RecordedAt: e.RecordedAt}, err) || err != nil {
+			if !yield(domain.EventTime{Position: e.Position, RecordedAt: e.RecordedAt, Type: e.Type}, err) || err != nil {
 				return
 			}
 		}
@@ -574,7 +585,7 @@ func (a *AsOf) buildView(ctx context.Context, t time.Time, set eventSet) (v *AsO
 			// The query indexes are built once, by the last CatchUp below;
 			// snapshots are taken without them.
 			upTo := a.positionAt(next)
-			if err := r.catchUpUnindexed(ctx, boundedLog{log: a.cfg.Log, upTo: upTo, until: t, keep: set.models.keep, split: a.chunkEnds}); err != nil {
+			if err := r.catchUpUnindexed(ctx, boundedLog{log: a.cfg.Log, upTo: upTo, until: t, keep: set.models.keep, types: set.models.types, split: a.logRuns}); err != nil {
 				return nil, err
 			}
 			// The read models have read up to there, whatever the last
@@ -590,7 +601,7 @@ func (a *AsOf) buildView(ctx context.Context, t time.Time, set eventSet) (v *AsO
 	}
 	// The rest of the set: the prefix's tail and the stragglers; then the
 	// query indexes (CatchUp builds those missing even with nothing to read).
-	if err := r.CatchUp(ctx, boundedLog{log: a.cfg.Log, upTo: set.last, until: t, keep: set.models.keep, split: a.chunkEnds}); err != nil {
+	if err := r.CatchUp(ctx, boundedLog{log: a.cfg.Log, upTo: set.last, until: t, keep: set.models.keep, types: set.models.types, split: a.logRuns}); err != nil {
 		return nil, err
 	}
 	if !set.last.IsZero() {
@@ -678,10 +689,22 @@ type boundedLog struct {
 	upTo  domain.Position
 	until time.Time
 	keep  func(domain.Event) bool
+	// types, when set, are the only types keep accepts (AsOfScope.Types).
+	types func(string) bool
 	// split, when set, cuts the log after a position up to another into
-	// runs of about readChunk events (the last position of each): a scoped
-	// replay then reads them on parallelReaders goroutines (readParallel).
-	split func(after, upTo domain.Position) []domain.Position
+	// runs of about readChunk events: a scoped replay then reads them on
+	// parallelReaders goroutines (readParallel). Given types, a run lists
+	// the positions of those types when they are few.
+	split func(after, upTo domain.Position, types func(string) bool) []logRun
+}
+
+// logRun is a run of the log: up to end (after the previous run's end).
+// When only is not nil, the events of the run that the replay can keep are
+// at those positions alone, and a log that can read them by position
+// (domain.PositionReader) reads those.
+type logRun struct {
+	end  domain.Position
+	only []domain.Position
 }
 
 // wanted reports whether the replay applies e.
@@ -696,8 +719,8 @@ func (l boundedLog) ReadAll(ctx context.Context, after domain.Position) iter.Seq
 		}
 		events, filtered := l.log.ReadAll(ctx, after), false
 		if fr, ok := l.log.(domain.FilteringReader); ok && l.keep != nil && l.split != nil {
-			if ends := l.split(after, l.upTo); len(ends) > 1 {
-				l.readParallel(ctx, fr, after, ends, yield)
+			if runs := l.split(after, l.upTo, l.types); len(runs) > 1 || len(runs) == 1 && runs[0].only != nil {
+				l.readParallel(ctx, fr, after, runs, yield)
 				return
 			}
 		}
@@ -738,11 +761,13 @@ const parallelReaders = 2
 
 var readChunk = 16384 // a variable for the tests
 
-// readParallel yields, in log order, the events of the runs after after up
-// to each of ends that the replay wants, reading the runs on parallel
-// goroutines. It returns once they have all stopped.
-func (l boundedLog) readParallel(ctx context.Context, fr domain.FilteringReader, after domain.Position, ends []domain.Position,
+// readParallel yields, in log order, the events of the runs after after
+// that the replay wants, reading the runs on parallel goroutines: those
+// that list their positions by position when the log can. It returns once
+// they have all stopped.
+func (l boundedLog) readParallel(ctx context.Context, fr domain.FilteringReader, after domain.Position, ends []logRun,
 	yield func(domain.Event, error) bool) {
+	pr, byPosition := l.log.(domain.PositionReader)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() {
@@ -778,15 +803,21 @@ func (l boundedLog) readParallel(ctx context.Context, fr domain.FilteringReader,
 			for i := range jobs {
 				from := after
 				if i > 0 {
-					from = ends[i-1]
+					from = ends[i-1].end
+				}
+				events, filtered := fr.ReadAllWhere(ctx, from, ends[i].end, l.wanted), true
+				if ends[i].only != nil && byPosition {
+					events, filtered = pr.ReadPositions(ctx, ends[i].only), false
 				}
 				var r run
-				for e, err := range fr.ReadAllWhere(ctx, from, ends[i], l.wanted) {
+				for e, err := range events {
 					if err != nil {
 						r.err = err
 						break
 					}
-					r.events = append(r.events, e)
+					if filtered || l.wanted(e) {
+						r.events = append(r.events, e)
+					}
 				}
 				runs[i] <- r
 			}
@@ -813,15 +844,50 @@ func (l boundedLog) readParallel(ctx context.Context, fr domain.FilteringReader,
 	}
 }
 
-// chunkEnds is boundedLog.split over the index of recorded times: the
-// position ending every readChunk events after after, then upTo.
-func (a *AsOf) chunkEnds(after, upTo domain.Position) []domain.Position {
+// sparseRead: a run lists its positions (logRun.only) when at most one
+// event in sparseRead is of the types the replay reads. Reading an event by
+// its position costs about what scanning a few does.
+const sparseRead = 4
+
+// logRuns is boundedLog.split over the index of recorded times: runs of
+// readChunk events after after, the last ending at upTo; given types, a
+// run lists the positions of those types when they are few (sparseRead).
+func (a *AsOf) logRuns(after, upTo domain.Position, types func(string) bool) []logRun {
 	a.idxMu.Lock()
 	defer a.idxMu.Unlock()
 	first, end := a.idx.after(after), a.idx.after(upTo)
-	var ends []domain.Position
-	for i := first + readChunk; i < end; i += readChunk {
-		ends = append(ends, a.idx.pos(i-1))
+	var wanted []int8 // by type number: 0 not yet asked, 1 read, -1 skipped
+	if types != nil {
+		wanted = make([]int8, len(a.idx.typeNames))
 	}
-	return append(ends, upTo)
+	var runs []logRun
+	for lo := first; lo < end; lo += readChunk {
+		hi := min(lo+readChunk, end)
+		r := logRun{end: a.idx.pos(hi - 1)}
+		if types != nil {
+			only := make([]domain.Position, 0, (hi-lo)/sparseRead+1)
+			for i := lo; i < hi && len(only)*sparseRead <= hi-lo; i++ {
+				n := a.idx.typ(i)
+				if n != unknownType && wanted[n] == 0 {
+					wanted[n] = -1
+					if types(a.idx.typeNames[n]) {
+						wanted[n] = 1
+					}
+				}
+				if n == unknownType || wanted[n] > 0 {
+					only = append(only, a.idx.pos(i))
+				}
+			}
+			if len(only)*sparseRead <= hi-lo {
+				r.only = only
+			}
+		}
+		runs = append(runs, r)
+	}
+	if len(runs) == 0 || runs[len(runs)-1].end != upTo {
+		// upTo is not indexed (an empty stretch): the last run ends there,
+		// read whole.
+		runs = append(runs, logRun{end: upTo})
+	}
+	return runs
 }

@@ -9,16 +9,25 @@ import (
 // timeChunk is the number of events in a chunk of a timeIndex.
 const timeChunk = 4096
 
-// timeIndex is the position and recorded time of every event of the log, in
-// log order: 16 bytes an event in fixed-size chunks (growing it never copies
-// what it holds), plus 8 bytes for the events of a chunk whose Prepare
-// position differs from their Commit (none in a dense store).
+// timeIndex is the position, recorded time and type of every event of the
+// log, in log order: 18 bytes an event in fixed-size chunks (growing it
+// never copies what it holds), plus 8 bytes for the events of a chunk whose
+// Prepare position differs from their Commit (none in a dense store).
 type timeIndex struct {
 	chunks   [][]timeEntry
 	prepares [][]uint64 // per chunk: nil, or every entry's Prepare
+	types    [][]uint16 // per chunk: every entry's type, by number (typeNames)
 	maxes    []int64    // per chunk: the running maximum of rec at its end
 	n        int
+	// typeNames are the types by number; past 65,535 of them, the others
+	// share unknownType.
+	typeNames []string
+	typeNo    map[string]uint16
 }
+
+// unknownType is the type number of the types past the first 65,535 (a
+// replay reads their events whatever its types).
+const unknownType = 0xffff
 
 type timeEntry struct {
 	commit uint64
@@ -29,10 +38,11 @@ type timeEntry struct {
 func (x *timeIndex) len() int { return x.n }
 
 // add indexes the next event of the log.
-func (x *timeIndex) add(pos domain.Position, rec int64) {
+func (x *timeIndex) add(pos domain.Position, rec int64, typ string) {
 	c, i := x.n/timeChunk, x.n%timeChunk
 	if i == 0 {
 		x.chunks = append(x.chunks, make([]timeEntry, 0, timeChunk))
+		x.types = append(x.types, make([]uint16, 0, timeChunk))
 		x.prepares = append(x.prepares, nil)
 		prev := rec
 		if c > 0 {
@@ -41,6 +51,7 @@ func (x *timeIndex) add(pos domain.Position, rec int64) {
 		x.maxes = append(x.maxes, prev)
 	}
 	x.chunks[c] = append(x.chunks[c], timeEntry{commit: pos.Commit, rec: rec})
+	x.types[c] = append(x.types[c], x.typeNum(typ))
 	if pos.Prepare != pos.Commit && x.prepares[c] == nil {
 		x.prepares[c] = make([]uint64, i, timeChunk)
 		for j, e := range x.chunks[c][:i] {
@@ -63,6 +74,25 @@ func (x *timeIndex) pos(i int) domain.Position {
 	}
 	return p
 }
+
+func (x *timeIndex) typeNum(typ string) uint16 {
+	if n, ok := x.typeNo[typ]; ok {
+		return n
+	}
+	if len(x.typeNames) == unknownType {
+		return unknownType
+	}
+	if x.typeNo == nil {
+		x.typeNo = map[string]uint16{}
+	}
+	n := uint16(len(x.typeNames))
+	x.typeNames = append(x.typeNames, typ)
+	x.typeNo[typ] = n
+	return n
+}
+
+// typ returns the type number of the i-th event (unknownType: any).
+func (x *timeIndex) typ(i int) uint16 { return x.types[i/timeChunk][i%timeChunk] }
 
 // rec returns the recorded time of the i-th event.
 func (x *timeIndex) rec(i int) int64 { return x.chunks[i/timeChunk][i%timeChunk].rec }

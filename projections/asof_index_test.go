@@ -10,15 +10,17 @@ import (
 
 // TestTimeIndexAgreesWithAList: whatever the recorded times (nearly
 // increasing, with stragglers) and positions (Prepare equal to Commit or
-// not, across chunk boundaries), the index gives back every position and
-// time, and the longest prefix recorded by a time, as a plain list does.
+// not, across chunk boundaries), the index gives back every position, time
+// and type, and the longest prefix recorded by a time, as a plain list does.
 func TestTimeIndexAgreesWithAList(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		n := rapid.IntRange(0, 3*timeChunk+7).Draw(t, "events")
 		type entry struct {
 			pos domain.Position
 			rec int64
+			typ string
 		}
+		types := []string{domain.TypeActivityLogged, domain.TypeSaleClosed, domain.TypeMemberJoined, "Custom.v3"}
 		var list []entry
 		var x timeIndex
 		rec, commit := int64(1_000), uint64(0)
@@ -34,15 +36,16 @@ func TestTimeIndexAgreesWithAList(t *testing.T) {
 			if differ >= 0 && i >= differ && i%3 == 0 {
 				p.Prepare = commit + 1
 			}
-			list = append(list, entry{p, r})
-			x.add(p, r)
+			typ := rapid.SampledFrom(types).Draw(t, "type")
+			list = append(list, entry{p, r, typ})
+			x.add(p, r, typ)
 		}
 		if x.len() != len(list) {
 			t.Fatalf("len %d, want %d", x.len(), len(list))
 		}
 		for i, e := range list {
-			if x.pos(i) != e.pos || x.rec(i) != e.rec {
-				t.Fatalf("event %d: %v %d, want %v %d", i, x.pos(i), x.rec(i), e.pos, e.rec)
+			if x.pos(i) != e.pos || x.rec(i) != e.rec || x.typeNames[x.typ(i)] != e.typ {
+				t.Fatalf("event %d: %v %d %s, want %v %d %s", i, x.pos(i), x.rec(i), x.typeNames[x.typ(i)], e.pos, e.rec, e.typ)
 			}
 		}
 		for range 20 {

@@ -14,17 +14,38 @@ import (
 	"perfledger/domain"
 )
 
-// filterLog is a log of positions 1…n offering domain.FilteringReader; its
-// reads fail once they reach failAt (0: never).
+// filterLog is a log of positions 1…n offering domain.FilteringReader and
+// domain.PositionReader; its reads fail once they reach failAt (0: never).
+// Its events' types take turns (filterTypes).
 type filterLog struct {
 	n, failAt uint64
 }
 
 var errReadFailed = errors.New("read failed")
 
+var filterTypes = []string{domain.TypeActivityLogged, domain.TypeSaleClosed, domain.TypeMemberJoined}
+
 func (l filterLog) event(p uint64) domain.Event {
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(p) * time.Second)
-	return domain.Event{Position: domain.Seq(p), Type: domain.TypeActivityLogged, OccurredAt: at, RecordedAt: at}
+	return domain.Event{Position: domain.Seq(p), Type: filterTypes[p%3], OccurredAt: at, RecordedAt: at}
+}
+
+func (l filterLog) ReadPositions(ctx context.Context, positions []domain.Position) iter.Seq2[domain.Event, error] {
+	return func(yield func(domain.Event, error) bool) {
+		for _, p := range positions {
+			if err := ctx.Err(); err != nil {
+				yield(domain.Event{}, err)
+				return
+			}
+			if p.Commit >= l.failAt && l.failAt > 0 {
+				yield(domain.Event{}, errReadFailed)
+				return
+			}
+			if p.Commit >= 1 && p.Commit <= l.n && !yield(l.event(p.Commit), nil) {
+				return
+			}
+		}
+	}
 }
 
 func (l filterLog) ReadAll(ctx context.Context, after domain.Position) iter.Seq2[domain.Event, error] {
@@ -50,8 +71,9 @@ func (l filterLog) ReadAllWhere(ctx context.Context, after, upTo domain.Position
 }
 
 // TestParallelScopedReadIsTheSequentialOne: a scoped as-of read cut into
-// runs read in parallel yields exactly the events, in the same order, as one
-// sequential read; stopping early or failing midway stops every reader.
+// runs read in parallel, some by the positions of the types it keeps,
+// yields exactly the events, in the same order, as one sequential read;
+// stopping early or failing midway stops every reader.
 func TestParallelScopedReadIsTheSequentialOne(t *testing.T) {
 	goroutines := runtime.NumGoroutine()
 	rapid.Check(t, func(t *rapid.T) {
@@ -65,18 +87,40 @@ func TestParallelScopedReadIsTheSequentialOne(t *testing.T) {
 			failAt = uint64(rapid.IntRange(int(after+1), int(upTo)).Draw(t, "fail at"))
 		}
 		stop := rapid.IntRange(0, int(upTo-after)).Draw(t, "stop after (0: never)")
-		log := filterLog{n: n, failAt: failAt}
-		var ends []domain.Position
-		for p := after + uint64(chunk); p < upTo; p += uint64(chunk) {
-			ends = append(ends, domain.Seq(p))
+		kept := rapid.SliceOfNDistinct(rapid.SampledFrom(filterTypes), 1, 3, rapid.ID[string]).Draw(t, "types kept")
+		types := func(typ string) bool { return slices.Contains(kept, typ) }
+		// A failure where both reads read: at an event of a type kept.
+		for failAt > 0 && failAt <= upTo && !types(filterLog{}.event(failAt).Type) {
+			failAt++
 		}
-		ends = append(ends, domain.Seq(upTo))
+		if failAt > upTo {
+			failAt = 0
+		}
+		log := filterLog{n: n, failAt: failAt}
+		var runs []logRun
+		from := after
+		for end := after + uint64(chunk); ; end += uint64(chunk) {
+			end = min(end, upTo)
+			r := logRun{end: domain.Seq(end)}
+			if rapid.Bool().Draw(t, "by position") {
+				r.only = []domain.Position{}
+				for p := from + 1; p <= end; p++ {
+					if types(log.event(p).Type) {
+						r.only = append(r.only, domain.Seq(p))
+					}
+				}
+			}
+			runs, from = append(runs, r), end
+			if end == upTo {
+				break
+			}
+		}
 		until := log.event(n).RecordedAt
-		keep := func(e domain.Event) bool { return e.Position.Commit%mod == 0 }
+		keep := func(e domain.Event) bool { return e.Position.Commit%mod == 0 && types(e.Type) }
 		read := func(parallel bool) (got []uint64, err error) {
-			b := boundedLog{log: log, upTo: domain.Seq(upTo), until: until, keep: keep}
+			b := boundedLog{log: log, upTo: domain.Seq(upTo), until: until, keep: keep, types: types}
 			if parallel {
-				b.split = func(domain.Position, domain.Position) []domain.Position { return ends }
+				b.split = func(domain.Position, domain.Position, func(string) bool) []logRun { return runs }
 			}
 			for e, err := range b.ReadAll(context.Background(), domain.Seq(after)) {
 				if err != nil {

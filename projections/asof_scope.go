@@ -86,6 +86,7 @@ func LeaderboardBoardScope(metric, period string) (AsOfScope, error) {
 		return AsOfScope{}, err
 	}
 	scope.Models = []Factory{boardLeaderboard(metric, canonicalPeriod(period))}
+	scope.Types = func(typ string) bool { return !drop[baseType(typ)] }
 	return scope, err
 }
 
@@ -222,13 +223,15 @@ var auditPartners = func() map[string]string {
 func AuditScope(q AuditQuery) AsOfScope {
 	var keeps []func(domain.Event) bool
 	var key []string
+	var types func(string) bool
 	if q.Type != "" { // first: it decodes nothing
 		base := baseType(q.Type)
 		partner := auditPartners[base]
-		keeps = append(keeps, func(e domain.Event) bool {
-			t := baseType(e.Type)
+		types = func(typ string) bool {
+			t := baseType(typ)
 			return t == base || partner != "" && t == partner
-		})
+		}
+		keeps = append(keeps, func(e domain.Event) bool { return types(e.Type) })
 		key = append(key, "type "+strconv.Quote(base))
 	}
 	if q.MemberID != "" {
@@ -238,7 +241,7 @@ func AuditScope(q AuditQuery) AsOfScope {
 	if len(keeps) == 0 {
 		return AsOfScope{}
 	}
-	return AsOfScope{Key: "audit " + strings.Join(key, ", "), Keep: func(e domain.Event) bool {
+	return AsOfScope{Key: "audit " + strings.Join(key, ", "), Types: types, Keep: func(e domain.Event) bool {
 		for _, keep := range keeps {
 			if !keep(e) {
 				return false

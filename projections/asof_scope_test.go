@@ -36,9 +36,39 @@ func demoSliceLog(tb testing.TB, members, months int, more ...domain.Command) *s
 	return log
 }
 
-// filteringLog is a sliceLog offering domain.FilteringReader: keep sees
-// only an event's position, type, times and a copy of its data.
+// filteringLog is a sliceLog offering domain.FilteringReader (keep sees
+// only an event's position, type, times and a copy of its data) and
+// domain.PositionReader.
 type filteringLog struct{ *sliceLog }
+
+// positionsRead counts the events read through filteringLog.ReadPositions.
+var positionsRead atomic.Int64
+
+func (l filteringLog) ReadPositions(ctx context.Context, positions []domain.Position) iter.Seq2[domain.Event, error] {
+	return func(yield func(domain.Event, error) bool) {
+		l.mu.Lock()
+		es := l.events // appending never changes the events already there
+		l.mu.Unlock()
+		for _, p := range positions {
+			i, ok := slices.BinarySearchFunc(es, p, func(e domain.Event, p domain.Position) int {
+				switch {
+				case e.Position.Less(p):
+					return -1
+				case p.Less(e.Position):
+					return 1
+				}
+				return 0
+			})
+			if !ok {
+				continue
+			}
+			positionsRead.Add(1)
+			if !yield(es[i], nil) {
+				return
+			}
+		}
+	}
+}
 
 func (l filteringLog) ReadAllWhere(ctx context.Context, after, upTo domain.Position, keep func(domain.Event) bool) iter.Seq2[domain.Event, error] {
 	return func(yield func(domain.Event, error) bool) {
@@ -294,9 +324,14 @@ func TestLeaderboardScopeAnswersAsAFullReplay(t *testing.T) {
 			cardMembers = append(cardMembers, m)
 		}
 	}
+	read := positionsRead.Load()
 	defer func() {
 		if cards < 20 {
 			t.Errorf("%d cards compared from the card scopes", cards)
+		}
+		// The boards read the sales, or the evaluations, by position.
+		if positionsRead.Load() == read {
+			t.Error("no event was read by its position")
 		}
 	}()
 	for _, at := range []time.Time{mid, last} {

@@ -165,20 +165,21 @@ func (r *metaReader) decodeHead(b []byte, e *domain.Event) error {
 	return nil
 }
 
-// metaRecordedAt returns only the recorded time of a meta blob.
-func metaRecordedAt(b []byte) (time.Time, error) {
+// metaTimeAndType reads the recorded time and the type (a part of b) of
+// meta blob b.
+func metaTimeAndType(b []byte) (time.Time, []byte, error) {
 	r := metaReader{b: b}
 	if r.take(1)[0] != metaVersion {
-		return time.Time{}, errBadMeta
+		return time.Time{}, nil, errBadMeta
 	}
 	r.bytes() // id
-	r.bytes() // type
-	r.time()  // occurred_at
+	typ := r.bytes()
+	r.time() // occurred_at
 	t := r.time()
 	if r.err {
-		return time.Time{}, errBadMeta
+		return time.Time{}, nil, errBadMeta
 	}
-	return t, nil
+	return t, typ, nil
 }
 
 // textRef locates a string field inside a page's shared text.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"iter"
 	"math"
+	"strings"
 	"time"
 
 	"perfledger/domain"
@@ -19,11 +20,11 @@ import (
 const pageSize = 512
 
 type readStmts struct {
-	all, stream, times *sql.Stmt
+	all, stream, times, positions *sql.Stmt
 }
 
 func (r *readStmts) close() {
-	for _, st := range []*sql.Stmt{r.all, r.stream, r.times} {
+	for _, st := range []*sql.Stmt{r.all, r.stream, r.times, r.positions} {
 		if st != nil {
 			st.Close()
 		}
@@ -44,6 +45,12 @@ func (s *Store) prepareReads(ctx context.Context) error {
 	}
 	s.rd.times, err = s.rdb.PrepareContext(ctx,
 		"SELECT position, meta FROM events WHERE position > ? ORDER BY position LIMIT ?")
+	if err != nil {
+		return err
+	}
+	s.rd.positions, err = s.rdb.PrepareContext(ctx,
+		"SELECT position, stream_id, revision, meta, data FROM events WHERE position IN (?"+strings.Repeat(", ?", positionsPage-1)+
+			") ORDER BY position")
 	return err
 }
 
@@ -270,6 +277,36 @@ func (s *Store) ReadAllWhere(ctx context.Context, after, upTo domain.Position, k
 	}
 }
 
+// positionsPage is how many positions one query of ReadPositions reads.
+const positionsPage = 256
+
+// ReadPositions implements domain.PositionReader: it reads the events at
+// positions, positionsPage at a time, each by its key.
+func (s *Store) ReadPositions(ctx context.Context, positions []domain.Position) iter.Seq2[domain.Event, error] {
+	return func(yield func(domain.Event, error) bool) {
+		r := s.newPageReader()
+		args := make([]any, positionsPage)
+		for len(positions) > 0 {
+			n := min(len(positions), positionsPage)
+			for i := range args {
+				// A short last page repeats its last position.
+				args[i] = clampPos(positions[min(i, n-1)].Commit)
+			}
+			positions = positions[n:]
+			page, _, err := r.readWhere(ctx, s.rd.positions, nil, args...)
+			if err != nil {
+				yield(domain.Event{}, err)
+				return
+			}
+			for i := range page {
+				if !yield(page[i], nil) {
+					return
+				}
+			}
+		}
+	}
+}
+
 // timesPage is how many events one query of RecordedTimes lists.
 const timesPage = 4096
 
@@ -280,6 +317,7 @@ func (s *Store) RecordedTimes(ctx context.Context, after domain.Position) iter.S
 	return func(yield func(domain.EventTime, error) bool) {
 		next := clampPos(after.Commit)
 		page := make([]domain.EventTime, 0, timesPage)
+		types := map[string]string{} // one string per type
 		for {
 			page = page[:0]
 			err := func() error {
@@ -299,11 +337,16 @@ func (s *Store) RecordedTimes(ctx context.Context, after domain.Position) iter.S
 					if err := rows.Scan(&pos, &meta); err != nil {
 						return err
 					}
-					t, err := metaRecordedAt(meta)
+					t, typ, err := metaTimeAndType(meta)
 					if err != nil {
 						return fmt.Errorf("sqlite: read position %d: %w", pos, err)
 					}
-					page = append(page, domain.EventTime{Position: domain.Seq(uint64(pos)), RecordedAt: t})
+					name, ok := types[string(typ)]
+					if !ok {
+						name = string(typ)
+						types[name] = name
+					}
+					page = append(page, domain.EventTime{Position: domain.Seq(uint64(pos)), RecordedAt: t, Type: name})
 				}
 				return rows.Err()
 			}()

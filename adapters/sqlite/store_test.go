@@ -276,8 +276,8 @@ func TestWriteAheadLogStaysBounded(t *testing.T) {
 	}
 }
 
-// RecordedTimes lists every event's position and recorded time as ReadAll
-// reads them, across its pages, from the start or after any position.
+// RecordedTimes lists every event's position, recorded time and type as
+// ReadAll reads them, across its pages, from the start or after any position.
 func TestRecordedTimesMatchReadAll(t *testing.T) {
 	ctx := context.Background()
 	s, all := storeOf5000(t)
@@ -298,9 +298,52 @@ func TestRecordedTimesMatchReadAll(t *testing.T) {
 			t.Fatalf("after %d events: %d times, want %d", from, len(got), len(all)-from)
 		}
 		for i, e := range got {
-			if w := all[from+i]; e.Position != w.Position || !e.RecordedAt.Equal(w.RecordedAt) {
-				t.Fatalf("after %d events, time %d: %v at %s, want %v at %s", from, i, e.Position, e.RecordedAt, w.Position, w.RecordedAt)
+			if w := all[from+i]; e.Position != w.Position || !e.RecordedAt.Equal(w.RecordedAt) || e.Type != w.Type {
+				t.Fatalf("after %d events, time %d: %v at %s (%s), want %v at %s (%s)", from, i, e.Position, e.RecordedAt, e.Type,
+					w.Position, w.RecordedAt, w.Type)
 			}
+		}
+	}
+}
+
+// ReadPositions gives the events of ReadAll at the positions asked, in
+// their order, across its pages; a position without an event is skipped.
+func TestReadPositionsMatchesReadAll(t *testing.T) {
+	ctx := context.Background()
+	s, all := storeOf5000(t)
+	var _ domain.PositionReader = s
+	picks := map[string]func(i int) bool{
+		"none":        func(int) bool { return false },
+		"the first":   func(i int) bool { return i == 0 },
+		"the last":    func(i int) bool { return i == 4999 },
+		"one in 3":    func(i int) bool { return i%3 == 1 },
+		"one in 19":   func(i int) bool { return i%19 == 5 },
+		"all":         func(int) bool { return true },
+		"a page":      func(i int) bool { return i >= 1000 && i < 1256 },
+		"a page + 1":  func(i int) bool { return i >= 1000 && i < 1257 },
+		"a few apart": func(i int) bool { return i == 7 || i == 2500 || i == 4998 },
+	}
+	for name, pick := range picks {
+		var positions []domain.Position
+		var want []domain.Event
+		for i, e := range all {
+			if pick(i) {
+				positions = append(positions, e.Position)
+				want = append(want, e)
+			}
+		}
+		if name == "a few apart" { // and one past the end
+			positions = append(positions, domain.Seq(all[4999].Position.Commit+100))
+		}
+		var got []domain.Event
+		for e, err := range s.ReadPositions(ctx, positions) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, e)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s (-ReadAll +ReadPositions):\n%s", name, diff)
 		}
 	}
 }
