@@ -229,16 +229,18 @@ type EventStore interface {
 	Subscribe(ctx context.Context, after Position) iter.Seq2[Event, error]
 }
 
-// EventTime is an event's position, the time it was recorded and its type.
+// EventTime is an event's position, the time it was recorded, its type and
+// the time it occurred.
 type EventTime struct {
 	Position   Position
 	RecordedAt time.Time
 	Type       string
+	OccurredAt time.Time
 }
 
 // TimeLister is an optional capability of an EventStore: the position,
-// recorded time and type of every event after a position, in global order,
-// read without the events' contents. The as-of queries index the log with it
+// recorded time, type and occurred time of every event after a position, in
+// global order, read without the events' contents. The as-of queries index the log with it
 // when the store offers it (much faster than ReadAll), else with ReadAll.
 type TimeLister interface {
 	RecordedTimes(ctx context.Context, after Position) iter.Seq2[EventTime, error]

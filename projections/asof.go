@@ -10,6 +10,7 @@ import (
 	"io"
 	"iter"
 	"log/slog"
+	"math"
 	"slices"
 	"sort"
 	"strconv"
@@ -250,6 +251,11 @@ type AsOfScope struct {
 	// event's type) reads them alone when they are few
 	// (domain.PositionReader).
 	Types func(typ string) bool
+	// Occurred, when set, gives for a type the times [from, to) outside
+	// which Keep refuses an event of that type by its occurred time (zero
+	// times: none); the index knows every event's, and the replay reads
+	// those alone as it does by type.
+	Occurred func(typ string) (from, to time.Time)
 	// Models, when set, replace the read models of the same names in the
 	// scope's views: instances that keep only what the scope's queries
 	// read (the same projection code, with less to recompute).
@@ -267,7 +273,7 @@ func (a *AsOf) AtScope(ctx context.Context, t time.Time, scope AsOfScope, names 
 			return nil, nil, errors.New("projections: as-of: a scope that skips events needs a key")
 		}
 		models.key += "@" + scope.Key
-		models.keep, models.types = scope.Keep, scope.Types
+		models.keep, models.heads = scope.Keep, headFilter{types: scope.Types, occurred: scope.Occurred}
 		models.factories = slices.Clone(models.factories)
 		for _, f := range scope.Models {
 			name := f("").Name()
@@ -278,7 +284,7 @@ func (a *AsOf) AtScope(ctx context.Context, t time.Time, scope AsOfScope, names 
 			models.factories[i] = f
 		}
 	}
-	models.keep, models.types = typeKeep(models.factories, models.keep, models.types)
+	models.keep, models.heads.types = typeKeep(models.factories, models.keep, models.heads.types)
 	if err := a.index(ctx); err != nil {
 		return nil, nil, err
 	}
@@ -322,7 +328,14 @@ type modelSet struct {
 	factories []Factory
 	key       string                  // sorted names, comma-separated ("" for all), then "@" and the scope's key
 	keep      func(domain.Event) bool // nil: every event
-	types     func(string) bool       // nil: any; else the only types keep accepts (AsOfScope.Types)
+	heads     headFilter              // what keep refuses by an event's type and occurred time
+}
+
+// headFilter is what a replay refuses by an event's type and occurred time
+// alone (AsOfScope.Types and Occurred); nil funcs refuse nothing.
+type headFilter struct {
+	types    func(typ string) bool
+	occurred func(typ string) (from, to time.Time)
 }
 
 // models returns the factories of the named read models (all when none is
@@ -467,7 +480,7 @@ func (a *AsOf) index(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("projections: as-of: index the log: %w", err)
 		}
-		a.idx.add(e.Position, e.RecordedAt.UnixNano(), e.Type)
+		a.idx.add(e.Position, e.RecordedAt.UnixNano(), e.Type, e.OccurredAt)
 	}
 	return nil
 }
@@ -497,7 +510,7 @@ func recordedTimes(ctx context.Context, log EventLog, after domain.Position) ite
 	}
 	return func(yield func(domain.EventTime, error) bool) {
 		for e, err := range log.ReadAll(ctx, after) {
-			if !yield(domain.EventTime{Position: e.Position, RecordedAt: e.RecordedAt, Type: e.Type}, err) || err != nil {
+			if !yield(domain.EventTime{Position: e.Position, RecordedAt: e.RecordedAt, Type: e.Type, OccurredAt: e.OccurredAt}, err) || err != nil {
 				return
 			}
 		}
@@ -585,7 +598,7 @@ func (a *AsOf) buildView(ctx context.Context, t time.Time, set eventSet) (v *AsO
 			// The query indexes are built once, by the last CatchUp below;
 			// snapshots are taken without them.
 			upTo := a.positionAt(next)
-			if err := r.catchUpUnindexed(ctx, boundedLog{log: a.cfg.Log, upTo: upTo, until: t, keep: set.models.keep, types: set.models.types, split: a.logRuns}); err != nil {
+			if err := r.catchUpUnindexed(ctx, boundedLog{log: a.cfg.Log, upTo: upTo, until: t, keep: set.models.keep, heads: set.models.heads, split: a.logRuns}); err != nil {
 				return nil, err
 			}
 			// The read models have read up to there, whatever the last
@@ -601,7 +614,7 @@ func (a *AsOf) buildView(ctx context.Context, t time.Time, set eventSet) (v *AsO
 	}
 	// The rest of the set: the prefix's tail and the stragglers; then the
 	// query indexes (CatchUp builds those missing even with nothing to read).
-	if err := r.CatchUp(ctx, boundedLog{log: a.cfg.Log, upTo: set.last, until: t, keep: set.models.keep, types: set.models.types, split: a.logRuns}); err != nil {
+	if err := r.CatchUp(ctx, boundedLog{log: a.cfg.Log, upTo: set.last, until: t, keep: set.models.keep, heads: set.models.heads, split: a.logRuns}); err != nil {
 		return nil, err
 	}
 	if !set.last.IsZero() {
@@ -689,13 +702,13 @@ type boundedLog struct {
 	upTo  domain.Position
 	until time.Time
 	keep  func(domain.Event) bool
-	// types, when set, are the only types keep accepts (AsOfScope.Types).
-	types func(string) bool
+	// heads is what keep refuses by type and occurred time.
+	heads headFilter
 	// split, when set, cuts the log after a position up to another into
 	// runs of about readChunk events: a scoped replay then reads them on
-	// parallelReaders goroutines (readParallel). Given types, a run lists
-	// the positions of those types when they are few.
-	split func(after, upTo domain.Position, types func(string) bool) []logRun
+	// parallelReaders goroutines (readParallel). A run lists the positions
+	// of the events heads does not refuse when they are few.
+	split func(after, upTo domain.Position, heads headFilter) []logRun
 }
 
 // logRun is a run of the log: up to end (after the previous run's end).
@@ -719,7 +732,7 @@ func (l boundedLog) ReadAll(ctx context.Context, after domain.Position) iter.Seq
 		}
 		events, filtered := l.log.ReadAll(ctx, after), false
 		if fr, ok := l.log.(domain.FilteringReader); ok && l.keep != nil && l.split != nil {
-			if runs := l.split(after, l.upTo, l.types); len(runs) > 1 || len(runs) == 1 && runs[0].only != nil {
+			if runs := l.split(after, l.upTo, l.heads); len(runs) > 1 || len(runs) == 1 && runs[0].only != nil {
 				l.readParallel(ctx, fr, after, runs, yield)
 				return
 			}
@@ -845,36 +858,60 @@ func (l boundedLog) readParallel(ctx context.Context, fr domain.FilteringReader,
 }
 
 // sparseRead: a run lists its positions (logRun.only) when at most one
-// event in sparseRead is of the types the replay reads. Reading an event by
-// its position costs about what scanning a few does.
+// event in sparseRead is one the replay can keep by its head. Reading an
+// event by its position costs about what scanning a few does.
 const sparseRead = 4
 
 // logRuns is boundedLog.split over the index of recorded times: runs of
-// readChunk events after after, the last ending at upTo; given types, a
-// run lists the positions of those types when they are few (sparseRead).
-func (a *AsOf) logRuns(after, upTo domain.Position, types func(string) bool) []logRun {
+// readChunk events after after, the last ending at upTo; a run lists the
+// positions of the events heads does not refuse when they are few
+// (sparseRead).
+func (a *AsOf) logRuns(after, upTo domain.Position, heads headFilter) []logRun {
 	a.idxMu.Lock()
 	defer a.idxMu.Unlock()
 	first, end := a.idx.after(after), a.idx.after(upTo)
-	var wanted []int8 // by type number: 0 not yet asked, 1 read, -1 skipped
-	if types != nil {
-		wanted = make([]int8, len(a.idx.typeNames))
+	// By type number: whether its events are read, and within which times
+	// they occurred (zero: any).
+	type rule struct {
+		asked, read bool
+		from, to    int64
+	}
+	var rules []rule
+	filtered := heads.types != nil || heads.occurred != nil
+	if filtered {
+		rules = make([]rule, len(a.idx.typeNames))
+	}
+	wanted := func(i int) bool {
+		n := a.idx.typ(i)
+		if n == unknownType {
+			return true
+		}
+		r := &rules[n]
+		if !r.asked {
+			name := a.idx.typeNames[n]
+			r.asked, r.read = true, heads.types == nil || heads.types(name)
+			if heads.occurred != nil {
+				if from, to := heads.occurred(name); !from.IsZero() || !to.IsZero() {
+					r.from, r.to = math.MinInt64, math.MaxInt64
+					if !from.IsZero() {
+						r.from = from.UnixNano()
+					}
+					if !to.IsZero() {
+						r.to = to.UnixNano()
+					}
+				}
+			}
+		}
+		return r.read && (r.from == 0 && r.to == 0 || a.idx.occurredWithin(i, r.from, r.to))
 	}
 	var runs []logRun
 	for lo := first; lo < end; lo += readChunk {
 		hi := min(lo+readChunk, end)
 		r := logRun{end: a.idx.pos(hi - 1)}
-		if types != nil {
+		if filtered {
 			only := make([]domain.Position, 0, (hi-lo)/sparseRead+1)
 			for i := lo; i < hi && len(only)*sparseRead <= hi-lo; i++ {
-				n := a.idx.typ(i)
-				if n != unknownType && wanted[n] == 0 {
-					wanted[n] = -1
-					if types(a.idx.typeNames[n]) {
-						wanted[n] = 1
-					}
-				}
-				if n == unknownType || wanted[n] > 0 {
+				if wanted(i) {
 					only = append(only, a.idx.pos(i))
 				}
 			}

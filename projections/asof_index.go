@@ -1,7 +1,9 @@
 package projections
 
 import (
+	"math"
 	"sort"
+	"time"
 
 	"perfledger/domain"
 )
@@ -9,16 +11,20 @@ import (
 // timeChunk is the number of events in a chunk of a timeIndex.
 const timeChunk = 4096
 
-// timeIndex is the position, recorded time and type of every event of the
-// log, in log order: 18 bytes an event in fixed-size chunks (growing it
-// never copies what it holds), plus 8 bytes for the events of a chunk whose
-// Prepare position differs from their Commit (none in a dense store).
+// timeIndex is the position, recorded time, type and occurred time of
+// every event of the log, in log order: 22 bytes an event in fixed-size
+// chunks (growing it never copies what it holds), plus 8 bytes for the
+// events of a chunk whose Prepare position differs from their Commit (none
+// in a dense store).
 type timeIndex struct {
 	chunks   [][]timeEntry
 	prepares [][]uint64 // per chunk: nil, or every entry's Prepare
 	types    [][]uint16 // per chunk: every entry's type, by number (typeNames)
-	maxes    []int64    // per chunk: the running maximum of rec at its end
-	n        int
+	// occs are per chunk every entry's occurred time, in whole seconds
+	// after its recorded time's (noOccurred: unknown).
+	occs  [][]int32
+	maxes []int64 // per chunk: the running maximum of rec at its end
+	n     int
 	// typeNames are the types by number; past 65,535 of them, the others
 	// share unknownType.
 	typeNames []string
@@ -29,6 +35,10 @@ type timeIndex struct {
 // replay reads their events whatever its types).
 const unknownType = 0xffff
 
+// noOccurred is the occurred time of an event whose occurred time is zero,
+// or more than 68 years from its recorded time.
+const noOccurred = math.MinInt32
+
 type timeEntry struct {
 	commit uint64
 	rec    int64 // RecordedAt, Unix ns
@@ -38,11 +48,12 @@ type timeEntry struct {
 func (x *timeIndex) len() int { return x.n }
 
 // add indexes the next event of the log.
-func (x *timeIndex) add(pos domain.Position, rec int64, typ string) {
+func (x *timeIndex) add(pos domain.Position, rec int64, typ string, occurred time.Time) {
 	c, i := x.n/timeChunk, x.n%timeChunk
 	if i == 0 {
 		x.chunks = append(x.chunks, make([]timeEntry, 0, timeChunk))
 		x.types = append(x.types, make([]uint16, 0, timeChunk))
+		x.occs = append(x.occs, make([]int32, 0, timeChunk))
 		x.prepares = append(x.prepares, nil)
 		prev := rec
 		if c > 0 {
@@ -52,6 +63,13 @@ func (x *timeIndex) add(pos domain.Position, rec int64, typ string) {
 	}
 	x.chunks[c] = append(x.chunks[c], timeEntry{commit: pos.Commit, rec: rec})
 	x.types[c] = append(x.types[c], x.typeNum(typ))
+	occ := int32(noOccurred)
+	if !occurred.IsZero() {
+		if d := occurred.Unix() - floorSec(rec); d > noOccurred && d <= math.MaxInt32 {
+			occ = int32(d)
+		}
+	}
+	x.occs[c] = append(x.occs[c], occ)
 	if pos.Prepare != pos.Commit && x.prepares[c] == nil {
 		x.prepares[c] = make([]uint64, i, timeChunk)
 		for j, e := range x.chunks[c][:i] {
@@ -89,6 +107,27 @@ func (x *timeIndex) typeNum(typ string) uint16 {
 	x.typeNames = append(x.typeNames, typ)
 	x.typeNo[typ] = n
 	return n
+}
+
+// floorSec is the whole second of a Unix time in nanoseconds.
+func floorSec(ns int64) int64 {
+	s := ns / 1e9
+	if ns%1e9 < 0 {
+		s--
+	}
+	return s
+}
+
+// occurredWithin reports whether the i-th event can have occurred in
+// [from, to) (Unix nanoseconds): its occurred time is known to the second,
+// and unknown ones can have.
+func (x *timeIndex) occurredWithin(i int, from, to int64) bool {
+	d := x.occs[i/timeChunk][i%timeChunk]
+	if d == noOccurred {
+		return true
+	}
+	low := (floorSec(x.rec(i)) + int64(d)) * 1e9
+	return low < to && low+1e9 > from
 }
 
 // typ returns the type number of the i-th event (unknownType: any).

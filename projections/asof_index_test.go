@@ -2,6 +2,7 @@ package projections
 
 import (
 	"testing"
+	"time"
 
 	"pgregory.net/rapid"
 
@@ -11,7 +12,9 @@ import (
 // TestTimeIndexAgreesWithAList: whatever the recorded times (nearly
 // increasing, with stragglers) and positions (Prepare equal to Commit or
 // not, across chunk boundaries), the index gives back every position, time
-// and type, and the longest prefix recorded by a time, as a plain list does.
+// and type, and the longest prefix recorded by a time, as a plain list does;
+// it tells whether an event can have occurred within some times, to the
+// second, and never refuses one that did.
 func TestTimeIndexAgreesWithAList(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		n := rapid.IntRange(0, 3*timeChunk+7).Draw(t, "events")
@@ -19,6 +22,7 @@ func TestTimeIndexAgreesWithAList(t *testing.T) {
 			pos domain.Position
 			rec int64
 			typ string
+			occ time.Time
 		}
 		types := []string{domain.TypeActivityLogged, domain.TypeSaleClosed, domain.TypeMemberJoined, "Custom.v3"}
 		var list []entry
@@ -37,8 +41,16 @@ func TestTimeIndexAgreesWithAList(t *testing.T) {
 				p.Prepare = commit + 1
 			}
 			typ := rapid.SampledFrom(types).Draw(t, "type")
-			list = append(list, entry{p, r, typ})
-			x.add(p, r, typ)
+			var occ time.Time
+			switch rapid.IntRange(0, 9).Draw(t, "occurred") {
+			case 0: // unknown
+			case 1: // a century before
+				occ = time.Unix(0, r).AddDate(-100, 0, 0)
+			default: // up to a day around its recording, to the nanosecond
+				occ = time.Unix(0, r+rapid.Int64Range(-86_400e9, 86_400e9).Draw(t, "occurred off"))
+			}
+			list = append(list, entry{p, r, typ, occ})
+			x.add(p, r, typ, occ)
 		}
 		if x.len() != len(list) {
 			t.Fatalf("len %d, want %d", x.len(), len(list))
@@ -46,6 +58,24 @@ func TestTimeIndexAgreesWithAList(t *testing.T) {
 		for i, e := range list {
 			if x.pos(i) != e.pos || x.rec(i) != e.rec || x.typeNames[x.typ(i)] != e.typ {
 				t.Fatalf("event %d: %v %d %s, want %v %d %s", i, x.pos(i), x.rec(i), x.typeNames[x.typ(i)], e.pos, e.rec, e.typ)
+			}
+		}
+		for i, e := range list {
+			from := rapid.Int64Range(-90_000e9, 90_000e9).Draw(t, "from")
+			to := from + rapid.Int64Range(1, 4e9).Draw(t, "for")
+			within := x.occurredWithin(i, from, to)
+			if e.occ.IsZero() || e.occ.Year() < 1900 {
+				if !within {
+					t.Fatalf("event %d, occurred time unknown: refused", i)
+				}
+				continue
+			}
+			o := e.occ.UnixNano()
+			if o >= from && o < to && !within {
+				t.Fatalf("event %d occurred at %d, within [%d, %d): refused", i, o, from, to)
+			}
+			if (o < from-1e9 || o >= to+1e9) && within {
+				t.Fatalf("event %d occurred at %d, over a second off [%d, %d): not refused", i, o, from, to)
 			}
 		}
 		for range 20 {

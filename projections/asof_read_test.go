@@ -118,9 +118,9 @@ func TestParallelScopedReadIsTheSequentialOne(t *testing.T) {
 		until := log.event(n).RecordedAt
 		keep := func(e domain.Event) bool { return e.Position.Commit%mod == 0 && types(e.Type) }
 		read := func(parallel bool) (got []uint64, err error) {
-			b := boundedLog{log: log, upTo: domain.Seq(upTo), until: until, keep: keep, types: types}
+			b := boundedLog{log: log, upTo: domain.Seq(upTo), until: until, keep: keep, heads: headFilter{types: types}}
 			if parallel {
-				b.split = func(domain.Position, domain.Position, func(string) bool) []logRun { return runs }
+				b.split = func(domain.Position, domain.Position, headFilter) []logRun { return runs }
 			}
 			for e, err := range b.ReadAll(context.Background(), domain.Seq(after)) {
 				if err != nil {

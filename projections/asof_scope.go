@@ -139,7 +139,13 @@ func leaderboardScope(period, name string, drop map[string]bool) (AsOfScope, err
 	if name != "" {
 		key += " board " + name
 	}
-	return AsOfScope{Key: key, Keep: keep}, nil
+	occurred := func(typ string) (time.Time, time.Time) {
+		if name := baseType(typ); name == activity || name == sale {
+			return from, to
+		}
+		return time.Time{}, time.Time{}
+	}
+	return AsOfScope{Key: key, Keep: keep, Occurred: occurred}, nil
 }
 
 // baseType is an event type's name without its version ("SaleClosed" for

@@ -165,21 +165,21 @@ func (r *metaReader) decodeHead(b []byte, e *domain.Event) error {
 	return nil
 }
 
-// metaTimeAndType reads the recorded time and the type (a part of b) of
-// meta blob b.
-func metaTimeAndType(b []byte) (time.Time, []byte, error) {
+// metaTimes reads the recorded and occurred times and the type (a part of
+// b) of meta blob b.
+func metaTimes(b []byte) (recorded, occurred time.Time, typ []byte, err error) {
 	r := metaReader{b: b}
 	if r.take(1)[0] != metaVersion {
-		return time.Time{}, nil, errBadMeta
+		return time.Time{}, time.Time{}, nil, errBadMeta
 	}
 	r.bytes() // id
-	typ := r.bytes()
-	r.time() // occurred_at
-	t := r.time()
+	typ = r.bytes()
+	occurred = r.time()
+	recorded = r.time()
 	if r.err {
-		return time.Time{}, nil, errBadMeta
+		return time.Time{}, time.Time{}, nil, errBadMeta
 	}
-	return t, typ, nil
+	return recorded, occurred, typ, nil
 }
 
 // textRef locates a string field inside a page's shared text.

@@ -337,7 +337,7 @@ func (s *Store) RecordedTimes(ctx context.Context, after domain.Position) iter.S
 					if err := rows.Scan(&pos, &meta); err != nil {
 						return err
 					}
-					t, typ, err := metaTimeAndType(meta)
+					t, occurred, typ, err := metaTimes(meta)
 					if err != nil {
 						return fmt.Errorf("sqlite: read position %d: %w", pos, err)
 					}
@@ -346,7 +346,7 @@ func (s *Store) RecordedTimes(ctx context.Context, after domain.Position) iter.S
 						name = string(typ)
 						types[name] = name
 					}
-					page = append(page, domain.EventTime{Position: domain.Seq(uint64(pos)), RecordedAt: t, Type: name})
+					page = append(page, domain.EventTime{Position: domain.Seq(uint64(pos)), RecordedAt: t, Type: name, OccurredAt: occurred})
 				}
 				return rows.Err()
 			}()

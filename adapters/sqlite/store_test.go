@@ -276,8 +276,8 @@ func TestWriteAheadLogStaysBounded(t *testing.T) {
 	}
 }
 
-// RecordedTimes lists every event's position, recorded time and type as
-// ReadAll reads them, across its pages, from the start or after any position.
+// RecordedTimes lists every event's position, recorded time, type and
+// occurred time as ReadAll reads them, across its pages, from the start or after any position.
 func TestRecordedTimesMatchReadAll(t *testing.T) {
 	ctx := context.Background()
 	s, all := storeOf5000(t)
@@ -298,9 +298,10 @@ func TestRecordedTimesMatchReadAll(t *testing.T) {
 			t.Fatalf("after %d events: %d times, want %d", from, len(got), len(all)-from)
 		}
 		for i, e := range got {
-			if w := all[from+i]; e.Position != w.Position || !e.RecordedAt.Equal(w.RecordedAt) || e.Type != w.Type {
-				t.Fatalf("after %d events, time %d: %v at %s (%s), want %v at %s (%s)", from, i, e.Position, e.RecordedAt, e.Type,
-					w.Position, w.RecordedAt, w.Type)
+			if w := all[from+i]; e.Position != w.Position || !e.RecordedAt.Equal(w.RecordedAt) || e.Type != w.Type ||
+				!e.OccurredAt.Equal(w.OccurredAt) {
+				t.Fatalf("after %d events, time %d: %v at %s (%s, occurred %s), want %v at %s (%s, occurred %s)", from, i, e.Position,
+					e.RecordedAt, e.Type, e.OccurredAt, w.Position, w.RecordedAt, w.Type, w.OccurredAt)
 			}
 		}
 	}
