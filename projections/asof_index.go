@@ -31,8 +31,9 @@ type timeIndex struct {
 	typeNo    map[string]uint16
 }
 
-// unknownType is the type number of the types past the first 65,535 (a
-// replay reads their events whatever its types).
+// unknownType is the type number of the events whose type the log did not
+// tell, and of the types past the first 65,535 (a replay reads their events
+// whatever its types).
 const unknownType = 0xffff
 
 // noOccurred is the occurred time of an event whose occurred time is zero,
@@ -93,7 +94,12 @@ func (x *timeIndex) pos(i int) domain.Position {
 	return p
 }
 
+// typeNum returns the number of a type, adding it if new; unknownType for
+// a log that does not tell the type ("") and past 65,535 types.
 func (x *timeIndex) typeNum(typ string) uint16 {
+	if typ == "" {
+		return unknownType
+	}
 	if n, ok := x.typeNo[typ]; ok {
 		return n
 	}
