@@ -268,20 +268,7 @@ func TestLeaderboardScopeAnswersAsAFullReplay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("replays a demo log once per period")
 	}
-	// Two transfers recorded at the end, effective weeks before: the
-	// leaderboard moves what the members did since then to their new teams
-	// (and, for the first, to another department).
-	log := demoSliceLog(t, 20, 4,
-		domain.TransferMember{MemberID: "m0007", ToTeamID: "t-mad-2", EffectiveOn: "2025-02-10"},
-		domain.TransferMember{MemberID: "m0016", ToTeamID: "t-mad-1", EffectiveOn: "2025-03-03"},
-		// A promotion effected at the end: the member's default targets of
-		// the periods ending after it change.
-		domain.NominatePromotion{PromotionID: "p-scope", MemberID: "m0004", ToRole: "sales_supervisor", NominatedBy: "m0003",
-			Justification: "scope test", ProposedEffectiveOn: "2025-05-05"},
-		domain.RecordEligibility{PromotionID: "p-scope", RulesVersion: 1,
-			Criteria: []domain.Criterion{{Code: "E1", Required: "3 months", Observed: "1 month"}}},
-		domain.ApprovePromotion{PromotionID: "p-scope", ApproverID: "hr-1", ApproverRole: domain.RoleHR, ExceptionJustification: "scope test"},
-		domain.EffectPromotion{PromotionID: "p-scope"})
+	log := lateChangesLog(t, 20, 4, "2025-05-05")
 	org := orgOf(t, log)
 	last := log.events[len(log.events)-1].RecordedAt
 	mid := log.events[len(log.events)*3/5].RecordedAt
@@ -451,6 +438,25 @@ func TestLeaderboardScopeAnswersAsAFullReplay(t *testing.T) {
 		}
 		release()
 	}
+}
+
+// lateChangesLog is a demo log of members and months (at least 20 and 3)
+// that ends with two transfers recorded late, effective weeks before (the
+// leaderboard moves what the members did since then to their new teams,
+// and for the first to another department), and a promotion effected on
+// effectiveOn, the demo's last day (the member's default targets of the
+// periods ending after it change).
+func lateChangesLog(tb testing.TB, members, months int, effectiveOn string) *sliceLog {
+	tb.Helper()
+	return demoSliceLog(tb, members, months,
+		domain.TransferMember{MemberID: "m0007", ToTeamID: "t-mad-2", EffectiveOn: "2025-02-10"},
+		domain.TransferMember{MemberID: "m0016", ToTeamID: "t-mad-1", EffectiveOn: "2025-03-03"},
+		domain.NominatePromotion{PromotionID: "p-late", MemberID: "m0004", ToRole: "sales_supervisor", NominatedBy: "m0003",
+			Justification: "late changes", ProposedEffectiveOn: effectiveOn},
+		domain.RecordEligibility{PromotionID: "p-late", RulesVersion: 1,
+			Criteria: []domain.Criterion{{Code: "E1", Required: "3 months", Observed: "1 month"}}},
+		domain.ApprovePromotion{PromotionID: "p-late", ApproverID: "hr-1", ApproverRole: domain.RoleHR, ExceptionJustification: "late changes"},
+		domain.EffectPromotion{PromotionID: "p-late"})
 }
 
 // recordedBy is a log cut to the events recorded at or before a time.

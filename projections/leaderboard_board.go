@@ -294,6 +294,16 @@ func (bc *boardContribs) finish(ctx context.Context, s *stmts, at int64) error {
 		bc.seq = at
 		return nil
 	}
+	if err := s.exec(ctx, `INSERT INTO {p}board_contribs (seq, chunk) VALUES (?, ?)`, at+1, bc.chunk()); err != nil {
+		return err
+	}
+	bc.seq = at + 1
+	return nil
+}
+
+// chunk encodes the rows added or changed by the current batch, and marks
+// them unchanged.
+func (bc *boardContribs) chunk() []byte {
 	var buf []byte
 	for _, i := range bc.dirty {
 		c := bc.row(i)
@@ -308,11 +318,7 @@ func (bc *boardContribs) finish(ctx context.Context, s *stmts, at int64) error {
 		buf = append(buf, c.flags&contribVoided)
 	}
 	bc.dirty = bc.dirty[:0]
-	if err := s.exec(ctx, `INSERT INTO {p}board_contribs (seq, chunk) VALUES (?, ?)`, at+1, buf); err != nil {
-		return err
-	}
-	bc.seq = at + 1
-	return nil
+	return buf
 }
 
 // clear empties the memory.
@@ -524,29 +530,36 @@ type decoder struct {
 	bad bool
 }
 
-func (d *decoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
+// skip moves past n bytes just read, if n > 0 (binary.Uvarint's and
+// Varint's count); else the chunk is cut short.
+func (d *decoder) skip(n int) bool {
+	if n <= 0 || n > len(d.b) {
 		d.bad, d.b = true, nil
-		return 0
+		return false
 	}
 	d.b = d.b[n:]
+	return true
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if !d.skip(n) {
+		return 0
+	}
 	return v
 }
 
 func (d *decoder) varint() int64 {
 	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.bad, d.b = true, nil
+	if !d.skip(n) {
 		return 0
 	}
-	d.b = d.b[n:]
 	return v
 }
 
 func (d *decoder) str() string {
 	n := d.uvarint()
-	if n > uint64(len(d.b)) {
+	if d.bad || n > uint64(len(d.b)) {
 		d.bad, d.b = true, nil
 		return ""
 	}

@@ -78,38 +78,32 @@ func TestBoardLeaderboardRereadsItsJournal(t *testing.T) {
 				db := goldenDB(t)
 				p := projections.NewBoardLeaderboard(board.metric, board.period)
 				goldenTx(t, db, func(tx *sql.Tx) error { return p.Setup(ctx, tx) })
+				// try applies run in a transaction it rolls back, after Finish or
+				// before it.
+				try := func(run []projections.Envelope, finish bool) {
+					tx, err := db.Begin()
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer func() { _ = tx.Rollback() }()
+					b, err := p.(projections.Batcher).Begin(ctx, tx)
+					if err == nil {
+						err = b.Add(ctx, run)
+					}
+					if err == nil && finish {
+						err = b.Finish(ctx)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
 				for i, n := 0, 0; i < len(events); i, n = i+batch, n+1 {
 					run := events[i:min(i+batch, len(events))]
-					if n%2 == 1 { // a try rolled back after Finish
-						tx, err := db.Begin()
-						if err != nil {
-							t.Fatal(err)
-						}
-						b, err := p.(projections.Batcher).Begin(ctx, tx)
-						if err == nil {
-							err = b.Add(ctx, run)
-						}
-						if err == nil {
-							err = b.Finish(ctx)
-						}
-						if err != nil {
-							t.Fatal(err)
-						}
-						_ = tx.Rollback()
+					if n%2 == 1 {
+						try(run, true)
 					}
-					if n%3 == 2 { // a try that failed before Finish
-						tx, err := db.Begin()
-						if err != nil {
-							t.Fatal(err)
-						}
-						b, err := p.(projections.Batcher).Begin(ctx, tx)
-						if err == nil {
-							err = b.Add(ctx, run)
-						}
-						if err != nil {
-							t.Fatal(err)
-						}
-						_ = tx.Rollback()
+					if n%3 == 2 {
+						try(run, false)
 					}
 					if n == 4 { // a new instance over the same tables
 						p = projections.NewBoardLeaderboard(board.metric, board.period)
@@ -168,18 +162,9 @@ func TestBoardViewsContinueFromCopies(t *testing.T) {
 	if testing.Short() {
 		t.Skip("replays a demo log many times")
 	}
-	log := demoSliceLog(t, 20, 3,
-		domain.TransferMember{MemberID: "m0007", ToTeamID: "t-mad-2", EffectiveOn: "2025-02-10"},
-		domain.TransferMember{MemberID: "m0016", ToTeamID: "t-mad-1", EffectiveOn: "2025-03-03"},
-		// A promotion effected at the end changes the member's default
-		// targets: the attainment of every period of their sales, read
-		// back from a copy.
-		domain.NominatePromotion{PromotionID: "p-copy", MemberID: "m0004", ToRole: "sales_supervisor", NominatedBy: "m0003",
-			Justification: "copy test", ProposedEffectiveOn: "2025-04-07"},
-		domain.RecordEligibility{PromotionID: "p-copy", RulesVersion: 1,
-			Criteria: []domain.Criterion{{Code: "E1", Required: "3 months", Observed: "1 month"}}},
-		domain.ApprovePromotion{PromotionID: "p-copy", ApproverID: "hr-1", ApproverRole: domain.RoleHR, ExceptionJustification: "copy test"},
-		domain.EffectPromotion{PromotionID: "p-copy"})
+	// The promotion changes the attainment of every period of the
+	// member's sales, read back from a copy.
+	log := lateChangesLog(t, 20, 3, "2025-04-07")
 	org := orgOf(t, log)
 	n := len(log.events)
 	times := []time.Time{log.events[n*2/5].RecordedAt, log.events[n*7/10].RecordedAt, log.events[n-1].RecordedAt}

@@ -167,6 +167,17 @@ func (r *pageReader) readWhere(ctx context.Context, st *sql.Stmt, keep func(doma
 	return r.page, end, nil
 }
 
+// yieldAll yields a page's events, and reports whether the consumer wants
+// more.
+func yieldAll(page []domain.Event, yield func(domain.Event, error) bool) bool {
+	for i := range page {
+		if !yield(page[i], nil) {
+			return false
+		}
+	}
+	return true
+}
+
 // pageEnd is how many rows a page query gave and the position of the last.
 type pageEnd struct {
 	rows int
@@ -225,10 +236,8 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64) iter
 				yield(domain.Event{}, err)
 				return
 			}
-			for i := range page {
-				if !yield(page[i], nil) {
-					return
-				}
+			if !yieldAll(page, yield) {
+				return
 			}
 			if len(page) < pageSize {
 				return
@@ -298,10 +307,8 @@ func (s *Store) ReadPositions(ctx context.Context, positions []domain.Position) 
 				yield(domain.Event{}, err)
 				return
 			}
-			for i := range page {
-				if !yield(page[i], nil) {
-					return
-				}
+			if !yieldAll(page, yield) {
+				return
 			}
 		}
 	}
@@ -387,10 +394,8 @@ func (s *Store) Subscribe(ctx context.Context, after domain.Position) iter.Seq2[
 				yield(domain.Event{}, err)
 				return
 			}
-			for i := range page {
-				if !yield(page[i], nil) {
-					return
-				}
+			if !yieldAll(page, yield) {
+				return
 			}
 			if len(page) > 0 {
 				next = int64(page[len(page)-1].Position.Commit)
