@@ -108,8 +108,8 @@ var decoders = map[string]decodeFunc{
 	TypeScoringRulesPublished:         decodeInto[ScoringRulesPublished],
 	TypeTargetSet:                     decodeInto[TargetSet],
 	TypeTargetRevised:                 decodeInto[TargetRevised],
-	TypeActivityLogged:                decodeInto[ActivityLogged],
-	TypeSaleClosed:                    decodeInto[SaleClosed],
+	TypeActivityLogged:                decodeActivityLogged, // codec_fast.go
+	TypeSaleClosed:                    decodeSaleClosed,     // codec_fast.go
 	TypeActivityVoided:                decodeInto[ActivityVoided],
 	TypeSaleReversed:                  decodeInto[SaleReversed],
 	TypeQualityAssessed:               decodeInto[QualityAssessed],
