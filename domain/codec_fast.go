@@ -32,9 +32,14 @@ func (r *canonReader) lit(s string) {
 	r.ok = false
 }
 
-// has reports whether what follows starts with s.
-func (r *canonReader) has(s string) bool {
-	return r.ok && len(r.b) >= len(s) && string(r.b[:len(s)]) == s
+// opt reads the bytes of s if what follows starts with them (an optional
+// field's key), and reports whether it did.
+func (r *canonReader) opt(s string) bool {
+	if r.ok && len(r.b) >= len(s) && string(r.b[:len(s)]) == s {
+		r.b = r.b[len(s):]
+		return true
+	}
+	return false
 }
 
 // token reads a string token, quotes included: one without escapes,
@@ -136,12 +141,10 @@ func fastActivityLogged(data []byte) (*ActivityLogged, bool) {
 	p.Kind = r.str()
 	r.lit(`,"quantity":`)
 	p.Quantity = r.int()
-	if r.has(`,"customer":`) {
-		r.lit(`,"customer":`)
+	if r.opt(`,"customer":`) {
 		p.Customer = r.str()
 	}
-	if r.has(`,"notes":`) {
-		r.lit(`,"notes":`)
+	if r.opt(`,"notes":`) {
 		p.Notes = r.str()
 	}
 	r.lit(`,"occurred_at":`)

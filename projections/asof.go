@@ -818,9 +818,12 @@ func (l boundedLog) readParallel(ctx context.Context, fr domain.FilteringReader,
 				if i > 0 {
 					from = ends[i-1].end
 				}
-				events, filtered := fr.ReadAllWhere(ctx, from, ends[i].end, l.wanted), true
-				if ends[i].only != nil && byPosition {
-					events, filtered = pr.ReadPositions(ctx, ends[i].only), false
+				var events iter.Seq2[domain.Event, error]
+				filtered := ends[i].only == nil || !byPosition // by the store, with l.wanted
+				if filtered {
+					events = fr.ReadAllWhere(ctx, from, ends[i].end, l.wanted)
+				} else {
+					events = pr.ReadPositions(ctx, ends[i].only)
 				}
 				var r run
 				for e, err := range events {

@@ -68,7 +68,9 @@ type boardContribs struct {
 	strNo  map[string]int32
 	weeks  []string // by number
 	weekNo map[string]uint16
-	dirty  []int32 // rows added or changed by the current batch
+	// dayWeek caches the week of each day (Unix days) contributions fell on.
+	dayWeek map[int64]string
+	dirty   []int32 // rows added or changed by the current batch
 	// spilled: the contributions are in sc_contrib (maxBoardContribs);
 	// spillNow: by the current batch.
 	spilled, spillNow bool
@@ -145,6 +147,21 @@ func (bc *boardContribs) num(s string) int32 {
 
 // str returns the string of a number.
 func (bc *boardContribs) str(n int32) string { return bc.strs[n] }
+
+// weekOf returns the ISO week t falls in (its name), one computation a day.
+func (bc *boardContribs) weekOf(t time.Time) string {
+	t = t.UTC()
+	day := t.Unix() / 86400
+	if t.Unix() < 0 && t.Unix()%86400 != 0 {
+		day--
+	}
+	if w, ok := bc.dayWeek[day]; ok {
+		return w
+	}
+	w := domain.PeriodOf(domain.PeriodWeek, t).String()
+	bc.dayWeek[day] = w
+	return w
+}
 
 // weekNum returns the number of a week, adding it if new; false past 65,535
 // weeks.
@@ -282,19 +299,17 @@ func (bc *boardContribs) begin(ctx context.Context, s *stmts) (int64, error) {
 // finish writes the rows the batch added or changed as the journal's next
 // chunk (after chunk at, which begin returned).
 func (bc *boardContribs) finish(ctx context.Context, s *stmts, at int64) error {
-	if bc.spillNow {
-		// Spilled by this batch: its rows are in sc_contrib.
-		if err := s.exec(ctx, `INSERT INTO {p}board_contribs (seq, chunk) VALUES (?, ?)`, at+1, []byte{}); err != nil {
-			return err
-		}
-		bc.spillNow, bc.seq = false, at+1
-		return nil
-	}
-	if len(bc.dirty) == 0 {
+	var chunk []byte
+	switch {
+	case bc.spillNow: // spilled by this batch: the empty chunk, its rows are in sc_contrib
+		chunk, bc.spillNow = []byte{}, false
+	case len(bc.dirty) == 0:
 		bc.seq = at
 		return nil
+	default:
+		chunk = bc.chunk()
 	}
-	if err := s.exec(ctx, `INSERT INTO {p}board_contribs (seq, chunk) VALUES (?, ?)`, at+1, bc.chunk()); err != nil {
+	if err := s.exec(ctx, `INSERT INTO {p}board_contribs (seq, chunk) VALUES (?, ?)`, at+1, chunk); err != nil {
 		return err
 	}
 	bc.seq = at + 1
@@ -323,7 +338,7 @@ func (bc *boardContribs) chunk() []byte {
 
 // clear empties the memory.
 func (bc *boardContribs) clear() {
-	*bc = boardContribs{seq: bc.seq, seed: bc.seed, strNo: map[string]int32{}, weekNo: map[string]uint16{}}
+	*bc = boardContribs{seq: bc.seq, seed: bc.seed, strNo: map[string]int32{}, weekNo: map[string]uint16{}, dayWeek: map[int64]string{}}
 }
 
 // load replaces the memory with the journal's rows.
@@ -426,7 +441,7 @@ func (bc *boardContribs) add(c pendingContrib) (added, held bool) {
 	if !ok || !fitsContrib(c.at) {
 		return false, false
 	}
-	member, week := bc.num(c.member), domain.PeriodOf(domain.PeriodWeek, c.at).String()
+	member, week := bc.num(c.member), bc.weekOf(c.at)
 	if bc.lookup(member, c.source, week) >= 0 {
 		return false, true
 	}
