@@ -121,6 +121,10 @@ type Leaderboard struct {
 	// contribs are a board leaderboard's contributions, kept between its
 	// batches (see boardContribs).
 	contribs *boardContribs
+	// org caches the organisation between batches (see orgCache.settle):
+	// an as-of build replays in legs (a snapshot after each), and each leg
+	// read every member's name and teams again.
+	org *orgCache
 }
 
 var _ Projector = (*Leaderboard)(nil)
@@ -271,7 +275,11 @@ func (l *Leaderboard) Begin(ctx context.Context, tx *sql.Tx) (Batch, error) {
 		s.close()
 		return nil, fmt.Errorf("leaderboard: %w", err)
 	}
-	org := newOrgCache()
+	if l.org == nil {
+		l.org = newOrgCache()
+	}
+	org := l.org
+	org.settle()
 	b := &lbBatch{l: l, s: s, acc: newTotalsAcc(), attain: map[memberPeriod]struct{}{},
 		teamAttain: map[memberPeriod]struct{}{}, evals: map[memberPeriod]struct{}{}, scores: newScoreKeeper(book, org), book: book,
 		org: org, targets: map[string]map[string]int64{}, sums: map[sumKey]*sumDelta{}}
@@ -335,7 +343,7 @@ func (b *lbBatch) apply(ctx context.Context, e Envelope) error {
 		if err != nil {
 			return err
 		}
-		b.org.reset()
+		b.org.forget(e.Payload)
 		switch p := e.Payload.(type) {
 		case *domain.MemberTransferred:
 			// Score and evaluation rows are credited to the team of the

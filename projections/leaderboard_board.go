@@ -120,8 +120,9 @@ func newBoardContribs() *boardContribs {
 }
 
 // dropMemory implements memoryHolder: a board leaderboard's contributions
-// are read back from their journal by its next batch.
-func (l *Leaderboard) dropMemory() { l.contribs = nil }
+// are read back from their journal by its next batch, and the organisation
+// from its tables.
+func (l *Leaderboard) dropMemory() { l.contribs, l.org = nil, nil }
 
 func (c *boardContrib) voided() bool { return c.flags&contribVoided != 0 }
 

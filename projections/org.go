@@ -153,6 +153,15 @@ type orgCache struct {
 	stints  map[string][]stint     // member → stints by from_day ascending
 	roles   map[string][]roleStint // member → roles by (from_day, seq) ascending
 	teams   map[string]teamInfo
+	// lastDay is the day (Unix days) whose string dayStr is: events come
+	// mostly in the order of their days, so a day is formatted once for many.
+	lastDay int64
+	dayStr  string
+	// changed are the members and teams whose organisation events were
+	// applied since the last settle (all: any), whose entries may have been
+	// read from tables that were then not committed.
+	changedMembers, changedTeams []string
+	changedAll                   bool
 }
 
 type stint struct{ from, teamID string }
@@ -162,6 +171,76 @@ type roleStint struct{ from, role string }
 func newOrgCache() *orgCache {
 	return &orgCache{members: map[string]memberInfo{}, stints: map[string][]stint{}, roles: map[string][]roleStint{},
 		teams: map[string]teamInfo{}}
+}
+
+// day is fmtDay(t).
+func (c *orgCache) day(t time.Time) string {
+	d := t.Unix()
+	d = d/86400 - b2i(d%86400 < 0) // floor: the Unix day
+	if c.dayStr == "" || d != c.lastDay {
+		c.lastDay, c.dayStr = d, fmtDay(t)
+	}
+	return c.dayStr
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// forget drops what the organisation event p changes: the entries of its
+// member or its team (all of them for another event), and remembers them
+// for settle.
+func (c *orgCache) forget(p domain.Payload) {
+	switch p := p.(type) {
+	case *domain.TeamFormed:
+		delete(c.teams, p.TeamID)
+		c.changedTeams = append(c.changedTeams, p.TeamID)
+		return
+	case *domain.MemberJoined:
+		c.forgetMember(p.MemberID)
+	case *domain.MemberTransferred:
+		c.forgetMember(p.MemberID)
+	case *domain.MemberLeft:
+		c.forgetMember(p.MemberID)
+	case *domain.MemberForgotten:
+		c.forgetMember(p.MemberID)
+	case *domain.PromotionEffected:
+		c.forgetMember(p.MemberID)
+	case *domain.PromotionRescinded:
+		c.forgetMember(p.MemberID)
+	default:
+		c.reset()
+		c.changedAll = true
+	}
+}
+
+func (c *orgCache) forgetMember(id string) {
+	delete(c.members, id)
+	delete(c.stints, id)
+	delete(c.roles, id)
+	c.changedMembers = append(c.changedMembers, id)
+}
+
+// settle, at the start of a batch, drops the entries of what the
+// organisation events of the batches before it changed (forget): those
+// batches may not have been committed. The rest of the cache was read from
+// tables no batch since has written.
+func (c *orgCache) settle() {
+	if c.changedAll {
+		c.reset()
+	}
+	for _, id := range c.changedMembers {
+		delete(c.members, id)
+		delete(c.stints, id)
+		delete(c.roles, id)
+	}
+	for _, id := range c.changedTeams {
+		delete(c.teams, id)
+	}
+	c.changedMembers, c.changedTeams, c.changedAll = c.changedMembers[:0], c.changedTeams[:0], false
 }
 
 func (c *orgCache) reset() {
@@ -194,7 +273,7 @@ func (c *orgCache) roleAt(ctx context.Context, s *stmts, memberID string, t time
 		}
 		c.roles[memberID] = list
 	}
-	day := fmtDay(t)
+	day := c.day(t)
 	role := ""
 	for _, r := range list {
 		if r.from > day {
@@ -238,7 +317,7 @@ func (c *orgCache) teamAt(ctx context.Context, s *stmts, memberID string, t time
 		}
 		c.stints[memberID] = list
 	}
-	day := fmtDay(t)
+	day := c.day(t)
 	teamID := ""
 	for _, st := range list {
 		if st.from > day {
