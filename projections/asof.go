@@ -796,6 +796,10 @@ func (l boundedLog) readParallel(ctx context.Context, fr domain.FilteringReader,
 		runs[i] = make(chan run, 1)
 	}
 	jobs, slots := make(chan int), make(chan struct{}, parallelReaders+1)
+	// The runs' buffers go round, rather than be allocated and grown for
+	// each run: one for each run read or being read (slots), and the one
+	// being yielded.
+	free := make(chan []domain.Event, parallelReaders+2)
 	wg.Go(func() {
 		defer close(jobs)
 		for i := range ends {
@@ -826,6 +830,15 @@ func (l boundedLog) readParallel(ctx context.Context, fr domain.FilteringReader,
 					events = pr.ReadPositions(ctx, ends[i].only)
 				}
 				var r run
+				select {
+				case r.events = <-free:
+				default:
+					n := readChunk
+					if !filtered {
+						n = len(ends[i].only)
+					}
+					r.events = make([]domain.Event, 0, n)
+				}
 				for e, err := range events {
 					if err != nil {
 						r.err = err
@@ -853,6 +866,8 @@ func (l boundedLog) readParallel(ctx context.Context, fr domain.FilteringReader,
 				return
 			}
 		}
+		clear(r.events) // let the store's pages go
+		free <- r.events[:0]
 		if r.err != nil {
 			yield(domain.Event{}, r.err)
 			return

@@ -320,7 +320,7 @@ func (bc *boardContribs) finish(ctx context.Context, s *stmts, at int64) error {
 // chunk encodes the rows added or changed by the current batch, and marks
 // them unchanged.
 func (bc *boardContribs) chunk() []byte {
-	var buf []byte
+	buf := make([]byte, 0, 64*len(bc.dirty)) // a row takes about 50 bytes
 	for _, i := range bc.dirty {
 		c := bc.row(i)
 		c.flags &^= contribDirty
