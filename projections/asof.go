@@ -586,6 +586,7 @@ func (a *AsOf) buildView(ctx context.Context, t time.Time, set eventSet) (v *AsO
 	if err != nil {
 		return nil, err
 	}
+	bufs := newRunBuffers()
 	// The prefix, stopping at every snapshot point on the way.
 	if a.cfg.Copy != nil {
 		every := a.cfg.SnapshotEvery
@@ -598,7 +599,7 @@ func (a *AsOf) buildView(ctx context.Context, t time.Time, set eventSet) (v *AsO
 			// The query indexes are built once, by the last CatchUp below;
 			// snapshots are taken without them.
 			upTo := a.positionAt(next)
-			if err := r.catchUpUnindexed(ctx, boundedLog{log: a.cfg.Log, upTo: upTo, until: t, keep: set.models.keep, heads: set.models.heads, split: a.logRuns}); err != nil {
+			if err := r.catchUpUnindexed(ctx, boundedLog{log: a.cfg.Log, upTo: upTo, until: t, keep: set.models.keep, heads: set.models.heads, split: a.logRuns, bufs: bufs}); err != nil {
 				return nil, err
 			}
 			// The read models have read up to there, whatever the last
@@ -614,7 +615,7 @@ func (a *AsOf) buildView(ctx context.Context, t time.Time, set eventSet) (v *AsO
 	}
 	// The rest of the set: the prefix's tail and the stragglers; then the
 	// query indexes (CatchUp builds those missing even with nothing to read).
-	if err := r.CatchUp(ctx, boundedLog{log: a.cfg.Log, upTo: set.last, until: t, keep: set.models.keep, heads: set.models.heads, split: a.logRuns}); err != nil {
+	if err := r.CatchUp(ctx, boundedLog{log: a.cfg.Log, upTo: set.last, until: t, keep: set.models.keep, heads: set.models.heads, split: a.logRuns, bufs: bufs}); err != nil {
 		return nil, err
 	}
 	if !set.last.IsZero() {
@@ -709,6 +710,36 @@ type boundedLog struct {
 	// parallelReaders goroutines (readParallel). A run lists the positions
 	// of the events heads does not refuse when they are few.
 	split func(after, upTo domain.Position, heads headFilter) []logRun
+	// bufs, when set, keeps the buffers of the runs readParallel read for
+	// the next runs, and the next legs of the same build.
+	bufs runBuffers
+}
+
+// runBuffers hold the events of runs read in parallel, rather than slices
+// allocated and grown for each run: 3.7 MB each, they were most of what an
+// as-of build allocated. Not a sync.Pool: the collector, which an as-of
+// build keeps busy, empties those.
+type runBuffers chan *[]domain.Event
+
+func newRunBuffers() runBuffers { return make(runBuffers, parallelReaders+2) }
+
+func (rb runBuffers) get() *[]domain.Event {
+	select {
+	case b := <-rb:
+		return b
+	default:
+		b := make([]domain.Event, 0, readChunk)
+		return &b
+	}
+}
+
+func (rb runBuffers) put(b *[]domain.Event) {
+	clear(*b) // let the store's pages go
+	*b = (*b)[:0]
+	select {
+	case rb <- b:
+	default:
+	}
 }
 
 // logRun is a run of the log: up to end (after the previous run's end).
@@ -788,7 +819,7 @@ func (l boundedLog) readParallel(ctx context.Context, fr domain.FilteringReader,
 		wg.Wait()
 	}()
 	type run struct {
-		events []domain.Event
+		events *[]domain.Event
 		err    error
 	}
 	runs := make([]chan run, len(ends))
@@ -796,10 +827,6 @@ func (l boundedLog) readParallel(ctx context.Context, fr domain.FilteringReader,
 		runs[i] = make(chan run, 1)
 	}
 	jobs, slots := make(chan int), make(chan struct{}, parallelReaders+1)
-	// The runs' buffers go round, rather than be allocated and grown for
-	// each run: one for each run read or being read (slots), and the one
-	// being yielded.
-	free := make(chan []domain.Event, parallelReaders+2)
 	wg.Go(func() {
 		defer close(jobs)
 		for i := range ends {
@@ -829,23 +856,14 @@ func (l boundedLog) readParallel(ctx context.Context, fr domain.FilteringReader,
 				} else {
 					events = pr.ReadPositions(ctx, ends[i].only)
 				}
-				var r run
-				select {
-				case r.events = <-free:
-				default:
-					n := readChunk
-					if !filtered {
-						n = len(ends[i].only)
-					}
-					r.events = make([]domain.Event, 0, n)
-				}
+				r := run{events: l.bufs.get()}
 				for e, err := range events {
 					if err != nil {
 						r.err = err
 						break
 					}
 					if filtered || l.wanted(e) {
-						r.events = append(r.events, e)
+						*r.events = append(*r.events, e)
 					}
 				}
 				runs[i] <- r
@@ -861,13 +879,12 @@ func (l boundedLog) readParallel(ctx context.Context, fr domain.FilteringReader,
 			return
 		}
 		<-slots
-		for _, e := range r.events {
+		for _, e := range *r.events {
 			if !yield(e, nil) {
 				return
 			}
 		}
-		clear(r.events) // let the store's pages go
-		free <- r.events[:0]
+		l.bufs.put(r.events)
 		if r.err != nil {
 			yield(domain.Event{}, r.err)
 			return

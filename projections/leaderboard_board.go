@@ -211,6 +211,20 @@ func (bc *boardContribs) source(c *boardContrib) string {
 	return string(bc.rawSource(c))
 }
 
+// appendSource is appendString(b, bc.source(c)), without making the string.
+func (bc *boardContribs) appendSource(b []byte, c *boardContrib) []byte {
+	var prefix string
+	switch c.flags & (contribActivity | contribSale) {
+	case contribActivity:
+		prefix = "activity:"
+	case contribSale:
+		prefix = "sale:"
+	}
+	raw := bc.rawSource(c)
+	b = binary.AppendUvarint(b, uint64(len(prefix)+len(raw)))
+	return append(append(b, prefix...), raw...)
+}
+
 // is reports whether row c is of a member's source id (kind and raw id as
 // splitSource returns them).
 func (bc *boardContribs) is(c *boardContrib, member int32, kind uint8, raw string) bool {
@@ -320,12 +334,12 @@ func (bc *boardContribs) finish(ctx context.Context, s *stmts, at int64) error {
 // chunk encodes the rows added or changed by the current batch, and marks
 // them unchanged.
 func (bc *boardContribs) chunk() []byte {
-	buf := make([]byte, 0, 64*len(bc.dirty)) // a row takes about 50 bytes
+	buf := make([]byte, 0, 128*len(bc.dirty)) // a row takes about 100 bytes
 	for _, i := range bc.dirty {
 		c := bc.row(i)
 		c.flags &^= contribDirty
 		buf = appendString(buf, bc.str(c.member))
-		buf = appendString(buf, bc.source(c))
+		buf = bc.appendSource(buf, c)
 		buf = appendString(buf, bc.weeks[c.week])
 		buf = appendString(buf, boardMetricNames[c.metric])
 		buf = appendString(buf, bc.str(c.team))
