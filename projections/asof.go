@@ -586,8 +586,11 @@ func (a *AsOf) buildView(ctx context.Context, t time.Time, set eventSet) (v *AsO
 	if err != nil {
 		return nil, err
 	}
-	bufs := newRunBuffers()
-	// The prefix, stopping at every snapshot point on the way.
+	// The set, stopping at every snapshot point of its prefix on the way
+	// (each reflects every event up to there, whatever the last event kept:
+	// a build from it reads on from there); then the query indexes (built
+	// even with nothing to read when missing).
+	var stops []replayStop
 	if a.cfg.Copy != nil {
 		every := a.cfg.SnapshotEvery
 		first, last := (from/every+1)*every, set.prefix/every*every
@@ -596,26 +599,19 @@ func (a *AsOf) buildView(ctx context.Context, t time.Time, set eventSet) (v *AsO
 		// are not taken.
 		first = max(first, last-(a.cfg.MaxSnapshots-1)*every)
 		for next := first; next <= set.prefix; next += every {
-			// The query indexes are built once, by the last CatchUp below;
-			// snapshots are taken without them.
 			upTo := a.positionAt(next)
-			if err := r.catchUpUnindexed(ctx, boundedLog{log: a.cfg.Log, upTo: upTo, until: t, keep: set.models.keep, heads: set.models.heads, split: a.logRuns, bufs: bufs}); err != nil {
-				return nil, err
-			}
-			// The read models have read up to there, whatever the last
-			// event they kept: the next leg, and a build from this
-			// snapshot, read on from there.
-			if err := r.passTo(ctx, upTo); err != nil {
-				return nil, err
-			}
-			if err := a.takeSnapshot(ctx, next, set.models.key, db); err != nil {
-				return nil, err
-			}
+			stops = append(stops, replayStop{at: upTo, do: func(ctx context.Context) error {
+				// Snapshots are taken without the query indexes.
+				if err := r.passTo(ctx, upTo); err != nil {
+					return err
+				}
+				return a.takeSnapshot(ctx, next, set.models.key, db)
+			}})
 		}
 	}
-	// The rest of the set: the prefix's tail and the stragglers; then the
-	// query indexes (CatchUp builds those missing even with nothing to read).
-	if err := r.CatchUp(ctx, boundedLog{log: a.cfg.Log, upTo: set.last, until: t, keep: set.models.keep, heads: set.models.heads, split: a.logRuns, bufs: bufs}); err != nil {
+	bl := boundedLog{log: a.cfg.Log, upTo: set.last, until: t, keep: set.models.keep, heads: set.models.heads, split: a.logRuns,
+		bufs: newRunBuffers()}
+	if err := r.catchUpStopping(ctx, bl, stops); err != nil {
 		return nil, err
 	}
 	if !set.last.IsZero() {

@@ -931,15 +931,22 @@ func (r *Runner) CatchUp(ctx context.Context, log EventLog, names ...string) err
 	return r.catchUp(ctx, log, names, true)
 }
 
-// catchUpUnindexed is CatchUp for every projection without building the
-// query-only indexes at the end: the as-of builds replay a prefix in steps
-// (a snapshot after each) and index once, in their last step. A later
-// replay (CatchUp, Rebuild) builds whatever query indexes are missing.
-func (r *Runner) catchUpUnindexed(ctx context.Context, log EventLog) error {
-	return r.catchUp(ctx, log, nil, false)
+// replayStop is a position at which a replay commits what it applied and
+// calls do before it goes on (an as-of build takes its snapshots so).
+type replayStop struct {
+	at domain.Position
+	do func(ctx context.Context) error
 }
 
-func (r *Runner) catchUp(ctx context.Context, log EventLog, names []string, index bool) error {
+// catchUpStopping is CatchUp for every projection, stopping at stops (in
+// increasing order, none after the end of log) on the way: the log is read
+// once, without the pause between steps that replaying it step by step
+// made.
+func (r *Runner) catchUpStopping(ctx context.Context, log EventLog, stops []replayStop) error {
+	return r.catchUp(ctx, log, nil, true, stops...)
+}
+
+func (r *Runner) catchUp(ctx context.Context, log EventLog, names []string, index bool, stops ...replayStop) error {
 	ps, err := r.pick(names)
 	if err != nil {
 		return err
@@ -954,7 +961,7 @@ func (r *Runner) catchUp(ctx context.Context, log EventLog, names []string, inde
 		insts[i] = p.cur
 	}
 	r.mu.Unlock()
-	_, err = r.replayIndexed(ctx, log, insts, domain.Position{}, index)
+	_, err = r.replayIndexed(ctx, log, insts, domain.Position{}, index, stops...)
 	return err
 }
 
@@ -998,7 +1005,8 @@ func (r *Runner) replay(ctx context.Context, log EventLog, insts []*instance, fl
 // built at the end. Instances filled from nothing have theirs dropped first;
 // instances whose indexes are missing (an earlier replay without them, or
 // one cut short between the drop and the end) get them built too.
-func (r *Runner) replayIndexed(ctx context.Context, log EventLog, insts []*instance, floor domain.Position, index bool) (domain.Position, error) {
+func (r *Runner) replayIndexed(ctx context.Context, log EventLog, insts []*instance, floor domain.Position, index bool,
+	stops ...replayStop) (domain.Position, error) {
 	r.mu.Lock()
 	from := domain.Position{}
 	for i, in := range insts {
@@ -1071,17 +1079,61 @@ func (r *Runner) replayIndexed(ctx context.Context, log EventLog, insts []*insta
 	// their writes over all of it, and no more than a run is held at once.
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
+	add := func(envs []Envelope) error {
+		if len(envs) == 0 {
+			return nil
+		}
+		if t == nil {
+			var err error
+			if t, err = r.begin(ctx, insts); err != nil {
+				return fmt.Errorf("projections: replay after %s: %w", last, err)
+			}
+		}
+		if err := t.add(ctx, envs); err != nil {
+			return fmt.Errorf("projections: replay after %s: %w", last, err)
+		}
+		return nil
+	}
+	// commit commits up to last, even when only events the read models do
+	// not use were read since: the checkpoints still pass them.
+	commit := func() error {
+		if t == nil && flushed.Less(last) {
+			var err error
+			if t, err = r.begin(ctx, insts); err != nil {
+				return fmt.Errorf("projections: replay after %s: %w", last, err)
+			}
+		}
+		return flush()
+	}
+	// stopAt commits up to the first stop and calls it.
+	stopAt := func() error {
+		last = stops[0].at
+		if err := commit(); err != nil {
+			return err
+		}
+		if err := stops[0].do(ctx); err != nil {
+			return fmt.Errorf("projections: replay stopping at %s: %w", last, err)
+		}
+		stops = stops[1:]
+		return nil
+	}
 	for c := range r.decodeAhead(rctx, log, from) {
-		if len(c.envs) > 0 {
-			if t == nil {
-				var err error
-				if t, err = r.begin(ctx, insts); err != nil {
-					return last, fmt.Errorf("projections: replay after %s: %w", last, err)
-				}
+		envs := c.envs
+		for c.err == nil && len(stops) > 0 && !c.last.Less(stops[0].at) {
+			k := 0 // the events up to the stop
+			for k < len(envs) && envs[k].Position.Compare(stops[0].at) <= 0 {
+				k++
 			}
-			if err := t.add(ctx, c.envs); err != nil {
-				return last, fmt.Errorf("projections: replay after %s: %w", last, err)
+			if err := add(envs[:k]); err != nil {
+				return last, err
 			}
+			envs = envs[k:]
+			if err := stopAt(); err != nil {
+				return last, err
+			}
+		}
+		if err := add(envs); err != nil {
+			return last, err
 		}
 		if c.err != nil {
 			return last, c.err
@@ -1093,14 +1145,14 @@ func (r *Runner) replayIndexed(ctx context.Context, log EventLog, insts []*insta
 			}
 		}
 	}
-	if t == nil && flushed.Less(last) {
-		// Only events the read models do not use: the checkpoints still pass them.
-		var err error
-		if t, err = r.begin(ctx, insts); err != nil {
-			return last, fmt.Errorf("projections: replay after %s: %w", last, err)
+	// The stops after the last event read: the log has nothing the read
+	// models keep up to them (a filtered log yields only those).
+	for len(stops) > 0 {
+		if err := stopAt(); err != nil {
+			return last, err
 		}
 	}
-	if err := flush(); err != nil {
+	if err := commit(); err != nil {
 		return last, err
 	}
 	if !index {
