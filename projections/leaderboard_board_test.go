@@ -78,32 +78,13 @@ func TestBoardLeaderboardRereadsItsJournal(t *testing.T) {
 				db := goldenDB(t)
 				p := projections.NewBoardLeaderboard(board.metric, board.period)
 				goldenTx(t, db, func(tx *sql.Tx) error { return p.Setup(ctx, tx) })
-				// try applies run in a transaction it rolls back, after Finish or
-				// before it.
-				try := func(run []projections.Envelope, finish bool) {
-					tx, err := db.Begin()
-					if err != nil {
-						t.Fatal(err)
-					}
-					defer func() { _ = tx.Rollback() }()
-					b, err := p.(projections.Batcher).Begin(ctx, tx)
-					if err == nil {
-						err = b.Add(ctx, run)
-					}
-					if err == nil && finish {
-						err = b.Finish(ctx)
-					}
-					if err != nil {
-						t.Fatal(err)
-					}
-				}
 				for i, n := 0, 0; i < len(events); i, n = i+batch, n+1 {
 					run := events[i:min(i+batch, len(events))]
 					if n%2 == 1 {
-						try(run, true)
+						applyRolledBack(t, db, p, run, true)
 					}
 					if n%3 == 2 {
-						try(run, false)
+						applyRolledBack(t, db, p, run, false)
 					}
 					if n == 4 { // a new instance over the same tables
 						p = projections.NewBoardLeaderboard(board.metric, board.period)
@@ -124,6 +105,28 @@ func TestBoardLeaderboardRereadsItsJournal(t *testing.T) {
 
 // boardRows are the rows of totals (projectionstest.Tables) of one metric
 // and period.
+// applyRolledBack gives run to a batch of p in a transaction it rolls
+// back, after the batch's Finish or before it.
+func applyRolledBack(t *testing.T, db *sql.DB, p projections.Projector, run []projections.Envelope, finish bool) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	b, err := p.(projections.Batcher).Begin(ctx, tx)
+	if err == nil {
+		err = b.Add(ctx, run)
+	}
+	if err == nil && finish {
+		err = b.Finish(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func boardRows(totals []string, metric, period string) []string {
 	var out []string
 	for _, r := range totals {

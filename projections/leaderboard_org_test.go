@@ -68,23 +68,7 @@ func TestLeaderboardForgetsTheOrganisationOfBatchesNotCommitted(t *testing.T) {
 				}
 				db := goldenDB(t)
 				goldenProject(t, db, p, events, 0)
-				func() {
-					tx, err := db.Begin()
-					if err != nil {
-						t.Fatal(err)
-					}
-					defer func() { _ = tx.Rollback() }()
-					b, err := p.(projections.Batcher).Begin(ctx, tx)
-					if err == nil {
-						err = b.Add(ctx, uncommitted)
-					}
-					if err == nil && finish {
-						err = b.Finish(ctx)
-					}
-					if err != nil {
-						t.Fatal(err)
-					}
-				}()
+				applyRolledBack(t, db, p, uncommitted, finish)
 				goldenTx(t, db, func(tx *sql.Tx) error { return p.Apply(ctx, tx, committed) })
 				got := projectionstest.Tables(t, db, "")
 				if board.metric == "" {
