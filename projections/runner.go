@@ -1146,7 +1146,11 @@ func (r *Runner) replayIndexed(ctx context.Context, log EventLog, insts []*insta
 		}
 	}
 	// The stops after the last event read: the log has nothing the read
-	// models keep up to them (a filtered log yields only those).
+	// models keep up to them (a filtered log yields only those). Unless the
+	// reading was cut short: the decoder stops without a word when ctx ends.
+	if err := ctx.Err(); err != nil {
+		return last, err
+	}
 	for len(stops) > 0 {
 		if err := stopAt(); err != nil {
 			return last, err
