@@ -544,7 +544,8 @@ func (b *lbBatch) flushContribs(ctx context.Context) error {
 	weeks := make([]string, len(b.pending))
 	months := make([]string, len(b.pending))
 	for i, c := range b.pending {
-		weeks[i], months[i] = domain.PeriodOf(domain.PeriodWeek, c.at).String(), domain.PeriodOf(domain.PeriodMonth, c.at).String()
+		p := b.acc.periods(c.at) // periodKinds: the week, then the month
+		weeks[i], months[i] = b.acc.names[p[0]], b.acc.names[p[1]]
 		args = append(args, c.source, c.member, weeks[i], months[i],
 			c.kind, c.currency, c.quantity, c.eventID, c.metric, c.ti.ID, fmtTime(c.at), fmtDay(c.at), c.amount)
 	}

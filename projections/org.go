@@ -175,19 +175,10 @@ func newOrgCache() *orgCache {
 
 // day is fmtDay(t).
 func (c *orgCache) day(t time.Time) string {
-	d := t.Unix()
-	d = d/86400 - b2i(d%86400 < 0) // floor: the Unix day
-	if c.dayStr == "" || d != c.lastDay {
+	if d := unixDay(t); c.dayStr == "" || d != c.lastDay {
 		c.lastDay, c.dayStr = d, fmtDay(t)
 	}
 	return c.dayStr
-}
-
-func b2i(b bool) int64 {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // forget drops what the organisation event p changes: the entries of its

@@ -222,6 +222,15 @@ func parseTime(s string) time.Time {
 
 func fmtDay(t time.Time) string { return t.UTC().Format(domain.DateLayout) }
 
+// unixDay is the number of t's day (UTC) since 1970-01-01.
+func unixDay(t time.Time) int64 {
+	s := t.Unix()
+	if s < 0 && s%86400 != 0 {
+		return s/86400 - 1
+	}
+	return s / 86400
+}
+
 // jsonText encodes v as JSON text for a TEXT column ("null" if it cannot).
 func jsonText(v any) string {
 	b, err := json.Marshal(v)

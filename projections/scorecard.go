@@ -98,7 +98,10 @@ func setupScores(ctx context.Context, tx *sql.Tx, prefix, schema string) error {
 // sources to KPIs.
 type scoreKeeper struct {
 	book *rulesBook
-	org  *orgCache // the caller resets it on every organisation event
+	org  *orgCache // the caller has it forget what each organisation event changes
+	// days caches, by Unix day, the week of the day and the months that
+	// week overlaps (dirtyAt).
+	days map[int64][3]string
 	// weeks and months to recompute, each with the position of the last
 	// event that touched it: the "reached" of its score, the same whatever
 	// the batching.
@@ -117,13 +120,24 @@ type scTarget struct {
 
 func newScoreKeeper(book *rulesBook, org *orgCache) *scoreKeeper {
 	return &scoreKeeper{book: book, org: org, weeks: map[memberPeriod]int64{}, months: map[memberPeriod]int64{},
-		targetRows: map[string][]scTarget{}}
+		targetRows: map[string][]scTarget{}, days: map[int64][3]string{}}
 }
 
+// dirtyAt marks the week of t and the months it overlaps, as dirtyWeek
+// does (the month of t is one of them).
 func (k *scoreKeeper) dirtyAt(memberID string, t time.Time) {
-	w := domain.PeriodOf(domain.PeriodWeek, t).String()
-	k.dirtyWeek(memberID, w)
-	k.mark(k.months, memberPeriod{memberID, domain.PeriodOf(domain.PeriodMonth, t).String()})
+	d := unixDay(t)
+	p, ok := k.days[d]
+	if !ok {
+		w := domain.PeriodOf(domain.PeriodWeek, t)
+		p = [3]string{w.String(), domain.PeriodOf(domain.PeriodMonth, w.Start()).String(),
+			domain.PeriodOf(domain.PeriodMonth, w.End().AddDate(0, 0, -1)).String()}
+		k.days[d] = p
+	}
+	k.mark(k.weeks, memberPeriod{memberID, p[0]})
+	for _, month := range p[1:] {
+		k.mark(k.months, memberPeriod{memberID, month})
+	}
 }
 
 // mark records that the current event touched mp.
