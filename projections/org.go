@@ -182,37 +182,27 @@ func (c *orgCache) day(t time.Time) string {
 }
 
 // forget drops what the organisation event p changes: the entries of its
-// member or its team (all of them for another event), and remembers them
-// for settle.
+// team, or of the member it is about (subjectOf), or all of them for
+// another event; and remembers them for settle.
 func (c *orgCache) forget(p domain.Payload) {
-	switch p := p.(type) {
-	case *domain.TeamFormed:
-		delete(c.teams, p.TeamID)
-		c.changedTeams = append(c.changedTeams, p.TeamID)
+	if t, ok := p.(*domain.TeamFormed); ok {
+		delete(c.teams, t.TeamID)
+		c.changedTeams = append(c.changedTeams, t.TeamID)
 		return
-	case *domain.MemberJoined:
-		c.forgetMember(p.MemberID)
-	case *domain.MemberTransferred:
-		c.forgetMember(p.MemberID)
-	case *domain.MemberLeft:
-		c.forgetMember(p.MemberID)
-	case *domain.MemberForgotten:
-		c.forgetMember(p.MemberID)
-	case *domain.PromotionEffected:
-		c.forgetMember(p.MemberID)
-	case *domain.PromotionRescinded:
-		c.forgetMember(p.MemberID)
-	default:
-		c.reset()
-		c.changedAll = true
 	}
+	if member, _ := subjectOf(p); member != "" {
+		c.dropMember(member)
+		c.changedMembers = append(c.changedMembers, member)
+		return
+	}
+	c.reset()
+	c.changedAll = true
 }
 
-func (c *orgCache) forgetMember(id string) {
+func (c *orgCache) dropMember(id string) {
 	delete(c.members, id)
 	delete(c.stints, id)
 	delete(c.roles, id)
-	c.changedMembers = append(c.changedMembers, id)
 }
 
 // settle, at the start of a batch, drops the entries of what the
@@ -224,9 +214,7 @@ func (c *orgCache) settle() {
 		c.reset()
 	}
 	for _, id := range c.changedMembers {
-		delete(c.members, id)
-		delete(c.stints, id)
-		delete(c.roles, id)
+		c.dropMember(id)
 	}
 	for _, id := range c.changedTeams {
 		delete(c.teams, id)
