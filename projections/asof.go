@@ -54,6 +54,10 @@ type AsOfConfig struct {
 	// Decode turns a stored event's data into its payload; nil means
 	// domain.DecodePayload.
 	Decode func(domain.Event) (domain.Payload, error)
+	// Store, when set (with Copy), keeps the snapshots for the processes
+	// after this one, which use those that still match the log and the
+	// read models' versions. Nil: snapshots last as long as the process.
+	Store SnapshotStore
 	// Logger receives build reports; nil discards them.
 	Logger *slog.Logger
 }
@@ -114,8 +118,11 @@ type AsOf struct {
 	pending map[string]*pendingBuild
 	closed  bool
 
-	snaps []*snapshot // sorted by n; guarded by build
-	uses  uint64      // snapshot use clock; guarded by build
+	snaps      []*snapshot // sorted by n; guarded by build
+	uses       uint64      // snapshot use clock; guarded by build
+	keptLoaded bool        // the store's snapshots were loaded; guarded by build
+	unkept     []*snapshot // taken, not yet handed to the store; guarded by build
+	running    sync.WaitGroup
 }
 
 // pendingBuild is a build in flight; requests for the same set wait on it.
@@ -131,6 +138,7 @@ type snapshot struct {
 	db      *sql.DB
 	release func()
 	used    uint64 // when it was last taken or copied (AsOf.uses)
+	kept    bool   // the store keeps it for later processes
 }
 
 // AsOfView is the read-model database as of a recorded time. Query it like
@@ -184,16 +192,22 @@ func NewAsOf(cfg AsOfConfig) (*AsOf, error) {
 	return a, nil
 }
 
-// Close releases every cached database and snapshot. Views still held are
-// released when their holders let them go.
+// Close releases every cached database and snapshot (but those the store
+// keeps), once the builds running are done. Views still held are released
+// when their holders let them go.
 func (a *AsOf) Close() error {
 	a.mu.Lock()
 	a.closed = true
 	a.mu.Unlock()
+	a.running.Wait()
 	a.build.Lock()
 	defer a.build.Unlock()
 	for _, s := range a.snaps {
-		s.release()
+		if s.kept {
+			_ = s.db.Close() // for the processes after this one
+		} else {
+			s.release()
+		}
 	}
 	a.snaps = nil
 	a.mu.Lock()
@@ -284,6 +298,7 @@ func (a *AsOf) AtScope(ctx context.Context, t time.Time, scope AsOfScope, names 
 			models.factories[i] = f
 		}
 	}
+	models.key += "#" + modelsVersions(models.factories)
 	models.keep, models.heads.types = typeKeep(models.factories, models.keep, models.heads.types)
 	if err := a.index(ctx); err != nil {
 		return nil, nil, err
@@ -304,7 +319,13 @@ func (a *AsOf) AtScope(ctx context.Context, t time.Time, scope AsOfScope, names 
 	if !running {
 		pb = &pendingBuild{done: make(chan struct{})}
 		a.pending[set.key] = pb
-		go a.runBuild(context.WithoutCancel(ctx), t, set, pb)
+		a.running.Add(1)
+		go func() {
+			defer a.running.Done()
+			ctx := context.WithoutCancel(ctx)
+			a.runBuild(ctx, t, set, pb)
+			a.keepNew(ctx) // once the build's waiters have their view
+		}()
 	}
 	a.mu.Unlock()
 	select {
@@ -326,7 +347,7 @@ func (a *AsOf) AtScope(ctx context.Context, t time.Time, scope AsOfScope, names 
 // are replayed (AsOfScope) and a key naming both.
 type modelSet struct {
 	factories []Factory
-	key       string                  // sorted names, comma-separated ("" for all), then "@" and the scope's key
+	key       string                  // sorted names, comma-separated ("" for all), then "@" and the scope's key, then "#" and modelsVersions
 	keep      func(domain.Event) bool // nil: every event
 	heads     headFilter              // what keep refuses by an event's type and occurred time
 }
@@ -402,6 +423,7 @@ func (a *AsOf) runBuild(ctx context.Context, t time.Time, set eventSet, pb *pend
 	if closed {
 		err = errors.New("projections: as-of: closed")
 	} else {
+		a.loadKept(ctx)
 		v, err = a.buildView(ctx, t, set)
 	}
 	a.build.Unlock()
@@ -498,6 +520,14 @@ func (a *AsOf) Index(ctx context.Context) error {
 	n := a.idx.len()
 	a.idxMu.Unlock()
 	a.log.Info("as-of index of recorded times ready", "events", n, "took", time.Since(start).Round(time.Millisecond))
+	a.build.Lock()
+	defer a.build.Unlock()
+	a.mu.Lock()
+	closed := a.closed
+	a.mu.Unlock()
+	if !closed {
+		a.loadKept(ctx)
+	}
 	return nil
 }
 
@@ -675,18 +705,13 @@ func (a *AsOf) takeSnapshot(ctx context.Context, n int, models string, db *sql.D
 		return fmt.Errorf("projections: as-of: snapshot at %d events: %w", n, err)
 	}
 	a.uses++
-	a.snaps = append(a.snaps, &snapshot{n: n, models: models, db: cp, release: release, used: a.uses})
-	sort.Slice(a.snaps, func(i, j int) bool { return a.snaps[i].n < a.snaps[j].n })
-	for len(a.snaps) > a.cfg.MaxSnapshots { // drop the least recently used
-		lru := 0
-		for i, s := range a.snaps {
-			if s.used < a.snaps[lru].used {
-				lru = i
-			}
-		}
-		a.snaps[lru].release()
-		a.snaps = slices.Delete(a.snaps, lru, lru+1)
+	s := &snapshot{n: n, models: models, db: cp, release: release, used: a.uses}
+	if a.cfg.Store != nil {
+		a.unkept = append(a.unkept, s)
 	}
+	a.snaps = append(a.snaps, s)
+	sort.Slice(a.snaps, func(i, j int) bool { return a.snaps[i].n < a.snaps[j].n })
+	a.trimSnapshots()
 	return nil
 }
 

@@ -3,11 +3,15 @@ package main
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -15,8 +19,10 @@ import (
 	"perfledger/projections"
 )
 
-// asOfDir is the folder, under the data folder, of the temporary read-model
-// databases that answer as_of queries; it is emptied at every start.
+// asOfDir is the folder, under the data folder, of the read-model databases
+// that answer as_of queries. At every start it is emptied of all but the
+// snapshots kept by earlier processes (asOfFiles.Keep); the folder can be
+// deleted whenever the server is stopped.
 func (c dataConfig) asOfDir() string { return filepath.Join(c.Dir, "asof") }
 
 // asOfConfig sizes the as-of engine (flags of serve).
@@ -26,57 +32,226 @@ type asOfConfig struct {
 
 // newAsOf builds the as-of engine of the API: private SQLite files under
 // DIR/asof (no durability needed: they are rebuilt from the log at will),
-// copied file by file for snapshots (VACUUM INTO when that cannot be done).
+// copied file by file for snapshots (VACUUM INTO when that cannot be done),
+// its snapshots kept for the processes after this one.
 func newAsOf(dc dataConfig, c asOfConfig, log domain.EventStore, logger *slog.Logger) (*projections.AsOf, error) {
-	dir := dc.asOfDir()
-	if err := os.RemoveAll(dir); err != nil {
-		return nil, fmt.Errorf("as-of folder: %w", err)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("as-of folder: %w", err)
-	}
-	var n atomic.Int64
-	newPath := func() string { return filepath.Join(dir, fmt.Sprintf("asof-%d.db", n.Add(1))) }
-	var paths sync.Map // *sql.DB → its file
-	open := func(ctx context.Context, path string) (*sql.DB, func(), error) {
-		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(OFF)&_pragma=busy_timeout(5000)&_pragma=cache_size(-8192)&_pragma=temp_store(MEMORY)&_txlock=immediate")
-		if err == nil {
-			err = db.PingContext(ctx)
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("open %s: %w", path, err)
-		}
-		paths.Store(db, path)
-		return db, func() {
-			paths.Delete(db)
-			_ = db.Close()
-			for _, s := range []string{"", "-wal", "-shm"} {
-				_ = os.Remove(path + s)
-			}
-		}, nil
+	files, err := openAsOfFiles(dc.asOfDir())
+	if err != nil {
+		return nil, err
 	}
 	return projections.NewAsOf(projections.AsOfConfig{
 		Log:           log,
 		Projections:   projections.All(),
-		Open:          func(ctx context.Context) (*sql.DB, func(), error) { return open(ctx, newPath()) },
+		Open:          func(ctx context.Context) (*sql.DB, func(), error) { return files.open(ctx, files.newPath()) },
+		Copy:          files.copy,
+		Store:         files,
 		CacheSize:     c.cache,
 		SnapshotEvery: c.snapshotEvery,
 		MaxSnapshots:  c.snapshots,
-		Copy: func(ctx context.Context, src *sql.DB) (*sql.DB, func(), error) {
-			p := newPath()
-			from, _ := paths.Load(src)
-			if path, ok := from.(string); !ok || copyFile(ctx, src, path, p) != nil {
-				// The slower way, which needs nothing of the source but a connection.
-				_ = os.Remove(p)
-				if _, err := src.ExecContext(ctx, "VACUUM INTO ?", p); err != nil {
-					_ = os.Remove(p)
-					return nil, nil, fmt.Errorf("copy into %s: %w", p, err)
-				}
-			}
-			return open(ctx, p)
-		},
-		Logger: logger,
+		Logger:        logger,
 	})
+}
+
+// asOfFiles are the as-of engine's SQLite files, asof-N.db in one folder,
+// and the SnapshotStore that keeps some of them for later processes: a kept
+// snapshot has beside it asof-N.db.kept, its description, written once the
+// database is on disk.
+type asOfFiles struct {
+	dir   string
+	n     atomic.Int64 // the last file number used
+	paths sync.Map     // *sql.DB → its file
+	kept  []string     // the kept snapshots found at start
+}
+
+// keptSuffix names the description of a kept snapshot, beside its database.
+const keptSuffix = ".kept"
+
+// keptFile is what a kept snapshot's description holds.
+type keptFile struct {
+	Info projections.SnapshotInfo `json:"info"`
+	Size int64                    `json:"size"` // of the database file
+}
+
+// openAsOfFiles makes dir and empties it of everything but the kept
+// snapshots (their databases, write-ahead logs and descriptions).
+func openAsOfFiles(dir string) (*asOfFiles, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("as-of folder: %w", err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("as-of folder: %w", err)
+	}
+	f := &asOfFiles{dir: dir}
+	names := map[string]bool{}
+	for _, e := range entries {
+		names[e.Name()] = true
+	}
+	keep := map[string]bool{}
+	for _, e := range entries {
+		db, ok := strings.CutSuffix(e.Name(), keptSuffix)
+		if !ok || !names[db] {
+			continue
+		}
+		num, ok := strings.CutPrefix(strings.TrimSuffix(db, ".db"), "asof-")
+		n, err := strconv.ParseInt(num, 10, 64)
+		if !ok || err != nil || !strings.HasSuffix(db, ".db") {
+			continue
+		}
+		for _, s := range []string{"", "-wal", "-shm", keptSuffix} {
+			keep[db+s] = true
+		}
+		f.kept = append(f.kept, filepath.Join(dir, db))
+		f.n.Store(max(f.n.Load(), n))
+	}
+	for _, e := range entries {
+		if !keep[e.Name()] {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				return nil, fmt.Errorf("as-of folder: %w", err)
+			}
+		}
+	}
+	return f, nil
+}
+
+func (f *asOfFiles) newPath() string {
+	return filepath.Join(f.dir, fmt.Sprintf("asof-%d.db", f.n.Add(1)))
+}
+
+// open opens the database at path (made when missing) and returns the
+// function that closes and deletes it.
+func (f *asOfFiles) open(ctx context.Context, path string) (*sql.DB, func(), error) {
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(OFF)&_pragma=busy_timeout(5000)&_pragma=cache_size(-8192)&_pragma=temp_store(MEMORY)&_txlock=immediate")
+	if err == nil {
+		err = db.PingContext(ctx)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	f.paths.Store(db, path)
+	return db, func() {
+		f.paths.Delete(db)
+		_ = db.Close()
+		// The description first: a database without one is deleted at
+		// the next start, never used.
+		for _, s := range []string{keptSuffix, "", "-wal", "-shm"} {
+			_ = os.Remove(path + s)
+		}
+	}, nil
+}
+
+// copy copies src into a new file: byte for byte when it can, else with
+// VACUUM INTO, which needs nothing of the source but a connection.
+func (f *asOfFiles) copy(ctx context.Context, src *sql.DB) (*sql.DB, func(), error) {
+	p := f.newPath()
+	from, _ := f.paths.Load(src)
+	if path, ok := from.(string); !ok || copyFile(ctx, src, path, p) != nil {
+		_ = os.Remove(p)
+		if _, err := src.ExecContext(ctx, "VACUUM INTO ?", p); err != nil {
+			_ = os.Remove(p)
+			return nil, nil, fmt.Errorf("copy into %s: %w", p, err)
+		}
+	}
+	return f.open(ctx, p)
+}
+
+// Keep implements projections.SnapshotStore: db's write-ahead log is folded
+// into its file, the file is synced, then its description is written
+// beside it (synced, then renamed into place).
+func (f *asOfFiles) Keep(ctx context.Context, db *sql.DB, info projections.SnapshotInfo) error {
+	v, _ := f.paths.Load(db)
+	path, ok := v.(string)
+	if !ok {
+		return errors.New("keep a snapshot: not an as-of file")
+	}
+	if err := foldLog(ctx, db, path); err != nil {
+		return fmt.Errorf("keep %s: %w", path, err)
+	}
+	size, err := syncFile(path)
+	if err != nil {
+		return fmt.Errorf("keep %s: %w", path, err)
+	}
+	desc, err := json.Marshal(keptFile{Info: info, Size: size})
+	if err != nil {
+		return err
+	}
+	tmp := path + keptSuffix + ".tmp"
+	if err := os.WriteFile(tmp, desc, 0o600); err != nil {
+		return fmt.Errorf("keep %s: %w", path, err)
+	}
+	if _, err := syncFile(tmp); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("keep %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path+keptSuffix); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("keep %s: %w", path, err)
+	}
+	if _, err := syncFile(f.dir); err != nil {
+		return fmt.Errorf("keep %s: %w", path, err)
+	}
+	return nil
+}
+
+// Kept implements projections.SnapshotStore: the snapshots found at start
+// whose description reads and whose database has the size it gives (the
+// others are deleted).
+func (f *asOfFiles) Kept(ctx context.Context) ([]projections.KeptSnapshot, error) {
+	var out []projections.KeptSnapshot
+	for _, path := range f.kept {
+		var k keptFile
+		desc, err := os.ReadFile(path + keptSuffix)
+		if err == nil {
+			err = json.Unmarshal(desc, &k)
+		}
+		st, serr := os.Stat(path)
+		if err != nil || serr != nil || st.Size() != k.Size || k.Size == 0 {
+			for _, s := range []string{keptSuffix, "", "-wal", "-shm"} {
+				_ = os.Remove(path + s)
+			}
+			continue
+		}
+		db, release, err := f.open(ctx, path)
+		if err != nil {
+			for _, s := range out {
+				_ = s.DB.Close()
+			}
+			return nil, err
+		}
+		out = append(out, projections.KeptSnapshot{Info: k.Info, DB: db, Release: release})
+	}
+	f.kept = nil
+	return out, nil
+}
+
+// syncFile flushes the file or folder at path to the disk and returns its size.
+func syncFile(path string) (int64, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer fh.Close()
+	if err := fh.Sync(); err != nil {
+		return 0, err
+	}
+	st, err := fh.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}
+
+// foldLog folds the write-ahead log of src, whose file is at from, into
+// the file, and fails if it cannot fold all of it.
+func foldLog(ctx context.Context, src *sql.DB, from string) error {
+	var busy, logFrames, done int
+	if err := src.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done); err != nil {
+		return err
+	}
+	if busy != 0 || logFrames != done {
+		return fmt.Errorf("%s: the write-ahead log is still in use", from)
+	}
+	return nil
 }
 
 // copyFile copies the SQLite database src, whose file is at from and which
@@ -86,12 +261,8 @@ func newAsOf(dc dataConfig, c asOfConfig, log domain.EventStore, logger *slog.Lo
 // which rebuilds every table). It fails, leaving the caller to copy another
 // way, when the log cannot be folded in completely.
 func copyFile(ctx context.Context, src *sql.DB, from, to string) error {
-	var busy, logFrames, done int
-	if err := src.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done); err != nil {
-		return err
-	}
-	if busy != 0 || logFrames != done {
-		return fmt.Errorf("copy %s: the write-ahead log is still in use", from)
+	if err := foldLog(ctx, src, from); err != nil {
+		return fmt.Errorf("copy: %w", err)
 	}
 	in, err := os.Open(from)
 	if err != nil {

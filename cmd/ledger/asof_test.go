@@ -3,8 +3,13 @@ package main
 import (
 	"context"
 	"database/sql"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"perfledger/domain"
+	"perfledger/projections"
 )
 
 func TestCopyFileFoldsTheLogAndCopies(t *testing.T) {
@@ -35,5 +40,91 @@ func TestCopyFileFoldsTheLogAndCopies(t *testing.T) {
 	}
 	if err := copyFile(ctx, src, from, to); err == nil {
 		t.Fatal("copied over an existing file")
+	}
+}
+
+// TestAsOfFilesKeepSnapshotsAcrossStarts: a kept snapshot, its database
+// synced and described beside it, is all that survives the next start of
+// the as-of folder; the next process opens it with its description, and
+// numbers its new files past it. A description whose database is missing
+// or has changed size is deleted, not used; a kept snapshot's release
+// deletes it and its description.
+func TestAsOfFilesKeepSnapshotsAcrossStarts(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "asof")
+	files, err := openAsOfFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	work, _, err := files.open(ctx, files.newPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer work.Close()
+	if _, err := work.ExecContext(ctx, "CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1), (2), (3)"); err != nil {
+		t.Fatal(err)
+	}
+	snap := func() (*sql.DB, string) { // a snapshot of work, kept
+		db, _, err := files.copy(ctx, work)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path, _ := files.paths.Load(db)
+		info := projections.SnapshotInfo{Format: 1, Models: "m", Events: 3, Last: domain.Seq(3), Recorded: 42}
+		if err := files.Keep(ctx, db, info); err != nil {
+			t.Fatal(err)
+		}
+		return db, path.(string)
+	}
+	kept, keptPath := snap()
+	kept.Close()
+	changed, changedPath := snap()
+	changed.Close()
+	f, err := os.OpenFile(changedPath, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(make([]byte, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.WriteFile(filepath.Join(dir, "asof-99.db"+keptSuffix), []byte(`{}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	work.Close()
+
+	files, err = openAsOfFiles(dir) // the next start
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := files.Kept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("%d snapshots kept, want the one unchanged", len(got))
+	}
+	want := projections.SnapshotInfo{Format: 1, Models: "m", Events: 3, Last: domain.Seq(3), Recorded: 42}
+	if got[0].Info != want {
+		t.Errorf("kept snapshot described as %+v, want %+v", got[0].Info, want)
+	}
+	var n int
+	if err := got[0].DB.QueryRowContext(ctx, "SELECT COUNT(*) FROM t").Scan(&n); err != nil || n != 3 {
+		t.Errorf("kept snapshot holds %d rows (%v), want 3", n, err)
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for _, p := range left {
+		if !strings.HasPrefix(p, keptPath) {
+			t.Errorf("%s left in the as-of folder at start", filepath.Base(p))
+		}
+	}
+	for range 3 {
+		if p := files.newPath(); p == keptPath {
+			t.Fatalf("a new file takes the kept snapshot's name %s", filepath.Base(p))
+		}
+	}
+	got[0].Release()
+	if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) != 0 {
+		t.Errorf("released, the kept snapshot leaves %v", left)
 	}
 }

@@ -1,0 +1,230 @@
+package projections_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"perfledger/domain"
+	"perfledger/projections"
+)
+
+// keptFiles is a projections.SnapshotStore over the as-of files of a test:
+// it lists the snapshots kept, and outlives the AsOf instances that share
+// it as a data folder outlives the processes of a server.
+type keptFiles struct {
+	dir   string
+	n     atomic.Int64
+	mu    sync.Mutex
+	paths map[*sql.DB]string
+	kept  map[string]projections.SnapshotInfo // by file
+}
+
+func newKeptFiles(tb testing.TB) *keptFiles {
+	return &keptFiles{dir: tb.TempDir(), paths: map[*sql.DB]string{}, kept: map[string]projections.SnapshotInfo{}}
+}
+
+func (k *keptFiles) open(path string) (*sql.DB, func(), error) {
+	db, release, err := openTempDB(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	k.mu.Lock()
+	k.paths[db] = path
+	k.mu.Unlock()
+	return db, func() {
+		k.mu.Lock()
+		delete(k.kept, path)
+		delete(k.paths, db)
+		k.mu.Unlock()
+		release()
+	}, nil
+}
+
+func (k *keptFiles) next() string { return filepath.Join(k.dir, fmt.Sprintf("v%d.db", k.n.Add(1))) }
+
+func (k *keptFiles) Keep(_ context.Context, db *sql.DB, info projections.SnapshotInfo) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	path, ok := k.paths[db]
+	if !ok {
+		return fmt.Errorf("keep: unknown database")
+	}
+	k.kept[path] = info
+	return nil
+}
+
+func (k *keptFiles) Kept(context.Context) ([]projections.KeptSnapshot, error) {
+	k.mu.Lock()
+	kept := make(map[string]projections.SnapshotInfo, len(k.kept))
+	for p, info := range k.kept {
+		kept[p] = info
+	}
+	k.mu.Unlock()
+	var out []projections.KeptSnapshot
+	for path, info := range kept {
+		db, release, err := k.open(path)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, projections.KeptSnapshot{Info: info, DB: db, Release: release})
+	}
+	return out, nil
+}
+
+// events returns the prefix lengths of the snapshots kept, sorted.
+func (k *keptFiles) events() []int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var out []int
+	for _, info := range k.kept {
+		out = append(out, info.Events)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// newKeepingAsOf is newTestAsOf with its files and kept snapshots in k, the
+// tally projector at version.
+func newKeepingAsOf(tb testing.TB, log projections.EventLog, k *keptFiles, every, version int) *projections.AsOf {
+	tb.Helper()
+	a, err := projections.NewAsOf(projections.AsOfConfig{
+		Log: log, Projections: []projections.Factory{tallyFactory(version, nil)},
+		Open: func(context.Context) (*sql.DB, func(), error) { return k.open(k.next()) },
+		Copy: func(ctx context.Context, src *sql.DB) (*sql.DB, func(), error) {
+			p := k.next()
+			if _, err := src.ExecContext(ctx, "VACUUM INTO ?", p); err != nil {
+				return nil, nil, err
+			}
+			return k.open(p)
+		},
+		Store: k, SnapshotEvery: every, CacheSize: 2,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return a
+}
+
+// TestAsOfKeptSnapshotsServeTheNextProcess: the snapshots a build takes are
+// kept through the store, outlive their AsOf, and serve the next one: its
+// first build reads only the events after the nearest kept snapshot. It
+// uses none that holds another log's prefix (events recorded at other
+// times) or other versions of the read models, and its answers are those
+// of a replay from the start.
+func TestAsOfKeptSnapshotsServeTheNextProcess(t *testing.T) {
+	ctx := context.Background()
+	log := &sliceLog{}
+	for pos := uint64(1); pos <= 400; pos++ {
+		log.add(activity(t, pos))
+	}
+	var seen atomic.Int64
+	scope := projections.AsOfScope{Key: "all", Keep: func(domain.Event) bool {
+		seen.Add(1)
+		return true
+	}}
+	// build asks log as of its n-th event's recorded time through a new
+	// AsOf (tally at version) keeping its snapshots in k, checks the
+	// answer, and returns how many events the build read. The AsOf loads
+	// the kept snapshots at its first build, or before when a server calls
+	// Index at start (on version 1).
+	build := func(k *keptFiles, log *sliceLog, n, version int) int64 {
+		t.Helper()
+		a := newKeepingAsOf(t, filteringLog{log}, k, 40, version)
+		defer a.Close()
+		if version == 1 {
+			if err := a.Index(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		seen.Store(0)
+		v, release, err := a.AtScope(ctx, log.events[n-1].RecordedAt, scope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer release()
+		got := tallyRows(t, v.DB())
+		if len(got) != n || got[0] != 1 || got[n-1] != uint64(n) {
+			t.Fatalf("the view as of event %d holds %d events (%v…)", n, len(got), got[:min(len(got), 3)])
+		}
+		return seen.Load()
+	}
+
+	// primed returns the files of a process that built the view as of the
+	// 400th event, and keeps the snapshots it took.
+	primed := func() *keptFiles {
+		k := newKeptFiles(t)
+		if read := build(k, log, 400, 1); read != 400 {
+			t.Fatalf("the first build read %d events of 400", read)
+		}
+		return k
+	}
+	k := primed()
+	want := []int{120, 160, 200, 240, 280, 320, 360, 400} // the last DefaultMaxSnapshots points
+	if got := k.events(); !slices.Equal(got, want) {
+		t.Fatalf("kept snapshots at %v events, want %v", got, want)
+	}
+	for path := range k.kept {
+		if _, err := os.Stat(path); err != nil {
+			t.Fatalf("a kept snapshot is gone once its AsOf is closed: %v", err)
+		}
+	}
+
+	t.Run("the next process starts from the nearest", func(t *testing.T) {
+		if read := build(k, log, 390, 1); read != 30 {
+			t.Errorf("the next process's build as of event 390 read %d events, want the 30 after the snapshot at 360", read)
+		}
+	})
+	t.Run("another log", func(t *testing.T) {
+		k := primed()
+		// The same first 200 events; the later ones recorded 30 s later.
+		other := &sliceLog{}
+		for pos := uint64(1); pos <= 400; pos++ {
+			e := activity(t, pos)
+			if pos > 200 {
+				e.RecordedAt = e.RecordedAt.Add(30 * time.Second)
+			}
+			other.add(e)
+		}
+		// A server's Index at start drops them at once.
+		a := newKeepingAsOf(t, filteringLog{other}, k, 40, 1)
+		if err := a.Index(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := k.events(), []int{120, 160, 200}; !slices.Equal(got, want) {
+			t.Errorf("after Index, snapshots at %v events are kept, want those of the prefix both logs share, %v", got, want)
+		}
+		a.Close()
+		if read := build(k, other, 390, 1); read != 190 {
+			t.Errorf("a build over another log read %d events, want the 190 after the snapshot at 200, the last its prefix shares", read)
+		}
+	})
+	t.Run("another format", func(t *testing.T) {
+		k := primed()
+		k.mu.Lock()
+		for path, info := range k.kept {
+			info.Format++ // a later program's
+			k.kept[path] = info
+		}
+		k.mu.Unlock()
+		if read := build(k, log, 390, 1); read != 390 {
+			t.Errorf("a build read %d events, want all 390: it used snapshots of another format", read)
+		}
+	})
+	t.Run("another version of the read models", func(t *testing.T) {
+		k := primed()
+		if read := build(k, log, 390, 2); read != 390 {
+			t.Errorf("a build of tally version 2 read %d events, want all 390: it used version 1's snapshots", read)
+		}
+		if read := build(k, log, 390, 2); read != 30 {
+			t.Errorf("the next build of version 2 read %d events, want the 30 after its own snapshot at 360", read)
+		}
+	})
+}
