@@ -23,9 +23,10 @@ import (
 
 // Defaults of AsOfConfig.
 const (
-	DefaultAsOfCache     = 4
-	DefaultSnapshotEvery = 50_000
-	DefaultMaxSnapshots  = 8
+	DefaultAsOfCache        = 4
+	DefaultSnapshotEvery    = 50_000
+	DefaultMaxSnapshots     = 8
+	DefaultMaxSnapshotBytes = 4 << 30
 )
 
 // AsOfConfig configures an AsOf.
@@ -46,11 +47,15 @@ type AsOfConfig struct {
 	// CacheSize is how many as-of databases are kept (least recently used
 	// goes first); 0 means DefaultAsOfCache.
 	CacheSize int
-	// SnapshotEvery is the distance, in events, between snapshots; 0 means
-	// DefaultSnapshotEvery. MaxSnapshots bounds how many are kept (0:
-	// DefaultMaxSnapshots); past it the oldest are dropped.
-	SnapshotEvery int
-	MaxSnapshots  int
+	// Snapshots are taken at multiples of SnapshotEvery events (0:
+	// DefaultSnapshotEvery), at most MaxSnapshots of each view's read
+	// models and scope (0: DefaultMaxSnapshots), spread over the log (see
+	// snapshotPoints and trimSnapshots); MaxSnapshotBytes bounds the
+	// database bytes of them all (0: DefaultMaxSnapshotBytes), past which
+	// those of the scopes least recently used go first.
+	SnapshotEvery    int
+	MaxSnapshots     int
+	MaxSnapshotBytes int64
 	// Decode turns a stored event's data into its payload; nil means
 	// domain.DecodePayload.
 	Decode func(domain.Event) (domain.Payload, error)
@@ -71,7 +76,7 @@ func (c AsOfConfig) Validate() error {
 		return errors.New("projections: as-of config: no projections")
 	case c.Open == nil:
 		return errors.New("projections: as-of config: Open is nil")
-	case c.CacheSize < 0 || c.SnapshotEvery < 0 || c.MaxSnapshots < 0:
+	case c.CacheSize < 0 || c.SnapshotEvery < 0 || c.MaxSnapshots < 0 || c.MaxSnapshotBytes < 0:
 		return errors.New("projections: as-of config: negative size")
 	}
 	return nil
@@ -139,6 +144,7 @@ type snapshot struct {
 	release func()
 	used    uint64 // when it was last taken or copied (AsOf.uses)
 	kept    bool   // the store keeps it for later processes
+	bytes   int64  // of its database
 }
 
 // AsOfView is the read-model database as of a recorded time. Query it like
@@ -184,6 +190,9 @@ func NewAsOf(cfg AsOfConfig) (*AsOf, error) {
 	}
 	if cfg.MaxSnapshots == 0 {
 		cfg.MaxSnapshots = DefaultMaxSnapshots
+	}
+	if cfg.MaxSnapshotBytes == 0 {
+		cfg.MaxSnapshotBytes = DefaultMaxSnapshotBytes
 	}
 	a := &AsOf{cfg: cfg, log: cfg.Logger, lru: list.New(), byKey: map[string]*list.Element{}, pending: map[string]*pendingBuild{}}
 	if a.log == nil {
@@ -531,6 +540,20 @@ func (a *AsOf) Index(ctx context.Context) error {
 	return nil
 }
 
+// Indexed extends the index of recorded times with the events appended
+// since it was last read, quietly, and returns how many events it holds.
+func (a *AsOf) Indexed(ctx context.Context) (int, error) {
+	if err := a.index(ctx); err != nil {
+		return 0, err
+	}
+	a.idxMu.Lock()
+	defer a.idxMu.Unlock()
+	return a.idx.len(), nil
+}
+
+// SnapshotEvery is the distance, in events, between the snapshots' points.
+func (a *AsOf) SnapshotEvery() int { return a.cfg.SnapshotEvery }
+
 // recordedTimes lists the position and recorded time of every event of log
 // after a position: through domain.TimeLister when the log offers it (it
 // skips the events' contents), else through ReadAll.
@@ -622,13 +645,7 @@ func (a *AsOf) buildView(ctx context.Context, t time.Time, set eventSet) (v *AsO
 	// even with nothing to read when missing).
 	var stops []replayStop
 	if a.cfg.Copy != nil {
-		every := a.cfg.SnapshotEvery
-		first, last := (from/every+1)*every, set.prefix/every*every
-		// Only the last MaxSnapshots points passed would still be kept at
-		// the end (the least recently used go first): the earlier ones
-		// are not taken.
-		first = max(first, last-(a.cfg.MaxSnapshots-1)*every)
-		for next := first; next <= set.prefix; next += every {
+		for _, next := range snapshotPoints(from, set.prefix, a.cfg.SnapshotEvery, a.cfg.MaxSnapshots) {
 			upTo := a.positionAt(next)
 			stops = append(stops, replayStop{at: upTo, do: func(ctx context.Context) error {
 				// Snapshots are taken without the query indexes.
@@ -704,8 +721,13 @@ func (a *AsOf) takeSnapshot(ctx context.Context, n int, models string, db *sql.D
 	if err != nil {
 		return fmt.Errorf("projections: as-of: snapshot at %d events: %w", n, err)
 	}
+	size, err := dbBytes(ctx, cp)
+	if err != nil {
+		release()
+		return fmt.Errorf("projections: as-of: snapshot at %d events: %w", n, err)
+	}
 	a.uses++
-	s := &snapshot{n: n, models: models, db: cp, release: release, used: a.uses}
+	s := &snapshot{n: n, models: models, db: cp, release: release, used: a.uses, bytes: size}
 	if a.cfg.Store != nil {
 		a.unkept = append(a.unkept, s)
 	}

@@ -223,8 +223,7 @@ func isMonth(period string) bool {
 }
 
 // boardMetrics are the metrics of the boards the API serves.
-var boardMetrics = []string{projections.MetricRevenue, projections.MetricActivityPoints, projections.MetricAttainment,
-	projections.MetricEvaluation}
+var boardMetrics = projections.BoardMetrics
 
 // metricRows returns the boards of one metric from periodAnswers.Rows.
 func metricRows(rows map[string][]projections.BoardRow, metric string) map[string][]projections.BoardRow {

@@ -35,6 +35,10 @@ const (
 	MetricEvaluation = "evaluation"
 )
 
+// BoardMetrics are the metrics of the boards the API serves (the weekly and
+// monthly scores are read on the cards).
+var BoardMetrics = []string{MetricRevenue, MetricActivityPoints, MetricAttainment, MetricEvaluation}
+
 // Leaderboard scopes. The member boards (company, department, region, team)
 // rank members by what they did while in that scope; ScopeTeams ranks teams
 // against each other (team-vs-team) by what their members did while in them,

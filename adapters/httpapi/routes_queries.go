@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"perfledger/domain"
 	"perfledger/projections"
@@ -70,12 +71,11 @@ func (p boardPage) position() string { return p.Position }
 
 // boardMetric is the metric of a leaderboard route, or the error refusing it.
 func boardMetric(c *call) (string, error) {
-	switch metric := c.param("metric"); metric {
-	case projections.MetricRevenue, projections.MetricActivityPoints, projections.MetricAttainment, projections.MetricEvaluation:
-		return metric, nil
-	default:
+	metric := c.param("metric")
+	if !slices.Contains(projections.BoardMetrics, metric) {
 		return "", errInvalid(fmt.Sprintf("metric %q: want revenue, activity_points, attainment or evaluation", metric))
 	}
+	return metric, nil
 }
 
 func (s *Server) queryRoutes() []route {

@@ -137,8 +137,8 @@ func TestAsOfKeptSnapshotsServeTheNextProcess(t *testing.T) {
 	// Index at start (on version 1).
 	build := func(k *keptFiles, log *sliceLog, n, version int) int64 {
 		t.Helper()
-		a := newKeepingAsOf(t, filteringLog{log}, k, 40, version)
-		defer a.Close()
+		a := newKeepingAsOf(t, filteringLog{log}, k, 10, version)
+		defer func() { _ = a.Close() }()
 		if version == 1 {
 			if err := a.Index(ctx); err != nil {
 				t.Fatal(err)
@@ -167,7 +167,7 @@ func TestAsOfKeptSnapshotsServeTheNextProcess(t *testing.T) {
 		return k
 	}
 	k := primed()
-	want := []int{120, 160, 200, 240, 280, 320, 360, 400} // the last DefaultMaxSnapshots points
+	want := []int{50, 100, 150, 200, 250, 300, 350, 400} // DefaultMaxSnapshots points, spread
 	if got := k.events(); !slices.Equal(got, want) {
 		t.Fatalf("kept snapshots at %v events, want %v", got, want)
 	}
@@ -178,8 +178,8 @@ func TestAsOfKeptSnapshotsServeTheNextProcess(t *testing.T) {
 	}
 
 	t.Run("the next process starts from the nearest", func(t *testing.T) {
-		if read := build(k, log, 390, 1); read != 30 {
-			t.Errorf("the next process's build as of event 390 read %d events, want the 30 after the snapshot at 360", read)
+		if read := build(k, log, 390, 1); read != 40 {
+			t.Errorf("the next process's build as of event 390 read %d events, want the 40 after the snapshot at 350", read)
 		}
 	})
 	t.Run("another log", func(t *testing.T) {
@@ -194,14 +194,14 @@ func TestAsOfKeptSnapshotsServeTheNextProcess(t *testing.T) {
 			other.add(e)
 		}
 		// A server's Index at start drops them at once.
-		a := newKeepingAsOf(t, filteringLog{other}, k, 40, 1)
+		a := newKeepingAsOf(t, filteringLog{other}, k, 10, 1)
 		if err := a.Index(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if got, want := k.events(), []int{120, 160, 200}; !slices.Equal(got, want) {
+		if got, want := k.events(), []int{50, 100, 150, 200}; !slices.Equal(got, want) {
 			t.Errorf("after Index, snapshots at %v events are kept, want those of the prefix both logs share, %v", got, want)
 		}
-		a.Close()
+		_ = a.Close()
 		if read := build(k, other, 390, 1); read != 190 {
 			t.Errorf("a build over another log read %d events, want the 190 after the snapshot at 200, the last its prefix shares", read)
 		}
@@ -223,8 +223,8 @@ func TestAsOfKeptSnapshotsServeTheNextProcess(t *testing.T) {
 		if read := build(k, log, 390, 2); read != 390 {
 			t.Errorf("a build of tally version 2 read %d events, want all 390: it used version 1's snapshots", read)
 		}
-		if read := build(k, log, 390, 2); read != 30 {
-			t.Errorf("the next build of version 2 read %d events, want the 30 after its own snapshot at 360", read)
+		if read := build(k, log, 400, 2); read != 10 {
+			t.Errorf("the next build of version 2 read %d events, want the 10 after its own snapshot at 390", read)
 		}
 	})
 }

@@ -89,8 +89,14 @@ func (a *AsOf) loadKept(ctx context.Context) {
 			dropped++
 			continue
 		}
+		size, err := dbBytes(ctx, k.DB)
+		if err != nil {
+			k.Release()
+			dropped++
+			continue
+		}
 		// Never used yet by this process: the first to go when full.
-		a.snaps = append(a.snaps, &snapshot{n: k.Info.Events, models: k.Info.Models, db: k.DB, release: k.Release, kept: true})
+		a.snaps = append(a.snaps, &snapshot{n: k.Info.Events, models: k.Info.Models, db: k.DB, release: k.Release, kept: true, bytes: size})
 		loaded++
 	}
 	sort.Slice(a.snaps, func(i, j int) bool { return a.snaps[i].n < a.snaps[j].n })
@@ -132,17 +138,95 @@ func (a *AsOf) keepNew(ctx context.Context) {
 	a.unkept = nil
 }
 
-// trimSnapshots drops the least recently used snapshots past MaxSnapshots.
-// The caller holds a.build.
+// snapshotPoints are the snapshots a build from a base of from events to a
+// prefix of the log takes: multiples of every, at most most of them, spread
+// evenly over the events it replays and ending with the last multiple (the
+// closest to the time asked, which the next queries are often near). Spread,
+// rather than the last few, so that a build up to the head leaves a
+// snapshot near any time before it.
+func snapshotPoints(from, prefix, every, most int) []int {
+	first, last := (from/every+1)*every, prefix/every*every
+	if last < first || most < 1 {
+		return nil
+	}
+	count := (last-first)/every + 1
+	step := every * ((count + most - 1) / most)
+	var out []int
+	for p := last; p >= first && len(out) < most; p -= step {
+		out = append(out, p)
+	}
+	slices.Reverse(out)
+	return out
+}
+
+// trimSnapshots bounds the snapshots: at most MaxSnapshots of a scope (read
+// models and scope, snapshot.models), and MaxSnapshotBytes in all, taken
+// from the scope used least recently. Within a scope, the one to go is the
+// one whose neighbours are closest (never the last): what is left stays
+// spread over the log. The caller holds a.build.
 func (a *AsOf) trimSnapshots() {
-	for len(a.snaps) > a.cfg.MaxSnapshots {
-		lru := 0
-		for i, s := range a.snaps {
-			if s.used < a.snaps[lru].used {
-				lru = i
+	scopes := map[string][]*snapshot{} // each sorted by n, as a.snaps
+	var total int64
+	for _, s := range a.snaps {
+		scopes[s.models] = append(scopes[s.models], s)
+		total += s.bytes
+	}
+	drop := func(scope string, i int) {
+		s := scopes[scope][i]
+		scopes[scope] = slices.Delete(scopes[scope], i, i+1)
+		if len(scopes[scope]) == 0 {
+			delete(scopes, scope)
+		}
+		a.snaps = slices.DeleteFunc(a.snaps, func(x *snapshot) bool { return x == s })
+		total -= s.bytes
+		s.release()
+	}
+	for scope, ss := range scopes {
+		for len(ss) > a.cfg.MaxSnapshots {
+			drop(scope, thinnest(ss))
+			ss = scopes[scope]
+		}
+	}
+	for total > a.cfg.MaxSnapshotBytes && len(scopes) > 0 {
+		var lru string
+		var lruUsed uint64
+		first := true
+		for scope, ss := range scopes {
+			var used uint64
+			for _, s := range ss {
+				used = max(used, s.used)
+			}
+			if first || used < lruUsed || (used == lruUsed && scope < lru) {
+				lru, lruUsed, first = scope, used, false
 			}
 		}
-		a.snaps[lru].release()
-		a.snaps = slices.Delete(a.snaps, lru, lru+1)
+		drop(lru, thinnest(scopes[lru]))
 	}
+}
+
+// thinnest returns which of a scope's snapshots (sorted by n) leaves the
+// smallest gap once dropped: the one whose neighbours are closest, never
+// the last unless it is alone.
+func thinnest(ss []*snapshot) int {
+	if len(ss) == 1 {
+		return 0
+	}
+	best, bestGap := 0, -1
+	for i := 0; i < len(ss)-1; i++ {
+		prev := 0
+		if i > 0 {
+			prev = ss[i-1].n
+		}
+		if gap := ss[i+1].n - prev; bestGap < 0 || gap < bestGap {
+			best, bestGap = i, gap
+		}
+	}
+	return best
+}
+
+// dbBytes is the size of a database.
+func dbBytes(ctx context.Context, db *sql.DB) (int64, error) {
+	var n int64
+	err := db.QueryRowContext(ctx, "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()").Scan(&n)
+	return n, err
 }
