@@ -28,6 +28,8 @@ func (c dataConfig) asOfDir() string { return filepath.Join(c.Dir, "asof") }
 // asOfConfig sizes the as-of engine (flags of serve).
 type asOfConfig struct {
 	cache, snapshotEvery, snapshots int
+	snapshotMiB                     int64
+	warm                            string // --asof-warm (parseWarm)
 }
 
 // newAsOf builds the as-of engine of the API: private SQLite files under
@@ -40,15 +42,16 @@ func newAsOf(dc dataConfig, c asOfConfig, log domain.EventStore, logger *slog.Lo
 		return nil, err
 	}
 	return projections.NewAsOf(projections.AsOfConfig{
-		Log:           log,
-		Projections:   projections.All(),
-		Open:          func(ctx context.Context) (*sql.DB, func(), error) { return files.open(ctx, files.newPath()) },
-		Copy:          files.copy,
-		Store:         files,
-		CacheSize:     c.cache,
-		SnapshotEvery: c.snapshotEvery,
-		MaxSnapshots:  c.snapshots,
-		Logger:        logger,
+		Log:              log,
+		Projections:      projections.All(),
+		Open:             func(ctx context.Context) (*sql.DB, func(), error) { return files.open(ctx, files.newPath()) },
+		Copy:             files.copy,
+		Store:            files,
+		CacheSize:        c.cache,
+		SnapshotEvery:    c.snapshotEvery,
+		MaxSnapshots:     c.snapshots,
+		MaxSnapshotBytes: c.snapshotMiB << 20,
+		Logger:           logger,
 	})
 }
 

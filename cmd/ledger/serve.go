@@ -54,8 +54,11 @@ func (c serveConfig) Validate() error {
 	if c.procs < 0 {
 		return usageErr("--procs must be 0 (8 per CPU) or more")
 	}
-	if c.asOf.cache < 1 || c.asOf.snapshotEvery < 1 || c.asOf.snapshots < 1 {
-		return usageErr("--asof-cache, --asof-snapshot-every and --asof-snapshots must be at least 1")
+	if c.asOf.cache < 1 || c.asOf.snapshotEvery < 1 || c.asOf.snapshots < 1 || c.asOf.snapshotMiB < 1 {
+		return usageErr("--asof-cache, --asof-snapshot-every, --asof-snapshots and --asof-snapshot-mib must be at least 1")
+	}
+	if _, err := parseWarm(c.asOf.warm); err != nil {
+		return usageErr("%v", err)
 	}
 	return nil
 }
@@ -84,7 +87,9 @@ finish and the projections checkpoint.`)
 	fs.IntVar(&c.procs, "procs", 0, "Go scheduler threads (GOMAXPROCS; 0: 8 per CPU, at most 64; GOMAXPROCS is used when set and this flag is not)")
 	fs.IntVar(&c.asOf.cache, "asof-cache", projections.DefaultAsOfCache, "as_of queries: read-model databases kept for recent times")
 	fs.IntVar(&c.asOf.snapshotEvery, "asof-snapshot-every", projections.DefaultSnapshotEvery, "as_of queries: events between snapshots (smaller: faster, more disk)")
-	fs.IntVar(&c.asOf.snapshots, "asof-snapshots", projections.DefaultMaxSnapshots, "as_of queries: snapshots kept (each is a copy of the read models)")
+	fs.IntVar(&c.asOf.snapshots, "asof-snapshots", projections.DefaultMaxSnapshots, "as_of queries: snapshots kept of each kind of query, spread over the log (each is a copy of the read models it needs, kept in DATA/asof across restarts)")
+	fs.StringVar(&c.asOf.warm, "asof-warm", warmThisYear+","+warmLastYear, "as_of queries: periods whose boards (every metric) are built ahead in the background, at start and as the log grows, so that their first as_of request replays only a short tail: comma-separated periods (2026, 2026-Q4), "+warmThisYear+" or "+warmLastYear+"; empty: none")
+	fs.Int64Var(&c.asOf.snapshotMiB, "asof-snapshot-mib", projections.DefaultMaxSnapshotBytes>>20, "as_of queries: disk the snapshots may take in all, in MiB (past it, those of the queries asked least recently go)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -256,7 +261,8 @@ func (a *app) serve(ctx context.Context, c serveConfig, logger *slog.Logger) err
 	}
 	defer func() { _ = asOf.Close() }()
 	// The index of recorded times is read now, so that the first as_of
-	// query does not wait for it (16 bytes an event).
+	// query does not wait for it (16 bytes an event); then the boards of
+	// --asof-warm are built ahead.
 	indexDone := make(chan struct{})
 	go func() {
 		defer close(indexDone)
@@ -266,6 +272,8 @@ func (a *app) serve(ctx context.Context, c serveConfig, logger *slog.Logger) err
 		// Reading the whole log left garbage several times the index's
 		// size: give it back now rather than hold it until the heap grows.
 		debug.FreeOSMemory()
+		periods, _ := parseWarm(c.asOf.warm) // checked by Validate
+		warmAsOf(runCtx, asOf, periods, warmCheckEvery, time.Now, logger)
 	}()
 	defer func() { stopRun(); <-indexDone }()
 	api, err := httpapi.New(httpapi.Config{
