@@ -124,7 +124,7 @@ func (f *asOfFiles) newPath() string {
 // open opens the database at path (made when missing) and returns the
 // function that closes and deletes it.
 func (f *asOfFiles) open(ctx context.Context, path string) (*sql.DB, func(), error) {
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(OFF)&_pragma=busy_timeout(5000)&_pragma=cache_size(-8192)&_pragma=temp_store(MEMORY)&_txlock=immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(OFF)&_pragma=busy_timeout(5000)&_pragma=cache_size(-2048)&_pragma=temp_store(MEMORY)&_txlock=immediate")
 	if err == nil {
 		err = db.PingContext(ctx)
 	}

@@ -5,16 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
 
+	"perfledger/domain"
 	"perfledger/projections"
 )
 
-// warmCheckEvery is how often a server looks whether the log has grown
-// enough to extend the warmed boards' snapshots.
-const warmCheckEvery = time.Minute
+// warmQuiet is how long the head of the log must stay still before a
+// server warms its as-of boards: it never competes with a load of writes.
+const warmQuiet = 10 * time.Second
 
 // Period words of --asof-warm, besides literal periods (2026, 2026-Q4).
 const (
@@ -64,39 +66,53 @@ func warmPeriods(periods []string, now time.Time) []string {
 // leave only a short tail to replay for any later as_of request of those
 // boards. A year's boards are the slowest to build from nothing (a year's
 // activity points over a million events: 2–3 s on two cores); once warmed,
-// a request replays only what follows the nearest snapshot. It warms at
-// start, then again whenever the log has grown by a snapshot interval,
-// looking every interval, until ctx ends. A server whose snapshots are kept
-// warms only the events appended since.
-func warmAsOf(ctx context.Context, a *projections.AsOf, periods []string, interval time.Duration, now func() time.Time, logger *slog.Logger) {
+// a request replays only what follows the nearest snapshot.
+//
+// It warms only while the server is quiet, when head (the last position of
+// the log) has not moved for a whole interval: first, then again each time
+// the log has grown by a snapshot interval since, until ctx ends. A server
+// whose snapshots are kept warms only the events appended since.
+func warmAsOf(ctx context.Context, a *projections.AsOf, periods []string, interval time.Duration,
+	head func(context.Context) (domain.Position, error), now func() time.Time, logger *slog.Logger) {
 	if len(periods) == 0 {
 		return
 	}
 	warmed := -1 // events of the log when last warmed
+	last, err := head(ctx)
 	for {
-		n, err := a.Indexed(ctx)
-		switch {
-		case err != nil:
-			if ctx.Err() == nil {
-				logger.Warn("as-of warm-up: the log cannot be indexed", "error", err)
-			}
-		case warmed < 0 || n-warmed >= a.SnapshotEvery():
-			start := time.Now()
-			if err := warmOnce(ctx, a, warmPeriods(periods, now()), now()); err != nil {
-				if ctx.Err() == nil {
-					logger.Warn("as-of warm-up failed; as_of requests build what they need", "error", err)
-				}
-			} else {
-				warmed = n
-				logger.Info("as-of boards warmed", "periods", strings.Join(warmPeriods(periods, now()), ","),
-					"events", n, "took", time.Since(start).Round(time.Millisecond))
-			}
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(interval):
 		}
+		h, herr := head(ctx)
+		quiet := err == nil && herr == nil && h == last
+		last, err = h, herr
+		if !quiet {
+			continue
+		}
+		n, ierr := a.Indexed(ctx)
+		if ierr != nil {
+			if ctx.Err() == nil {
+				logger.Warn("as-of warm-up: the log cannot be indexed", "error", ierr)
+			}
+			continue
+		}
+		if warmed >= 0 && n-warmed < a.SnapshotEvery() {
+			continue
+		}
+		start := time.Now()
+		if err := warmOnce(ctx, a, warmPeriods(periods, now()), now()); err != nil {
+			if ctx.Err() == nil {
+				logger.Warn("as-of warm-up failed; as_of requests build what they need", "error", err)
+			}
+			continue
+		}
+		// The builds' garbage, gone now rather than when the heap grows.
+		debug.FreeOSMemory()
+		warmed = n
+		logger.Info("as-of boards warmed", "periods", strings.Join(warmPeriods(periods, now()), ","),
+			"events", n, "took", time.Since(start).Round(time.Millisecond))
 	}
 }
 

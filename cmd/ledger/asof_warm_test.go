@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,11 +56,12 @@ func TestParseWarm(t *testing.T) {
 	}
 }
 
-// TestWarmAsOfReadiesTheBoardsAndKeepsThem: warmAsOf builds the year's
-// boards of every metric at start, keeps their snapshots in the data
-// folder, warms again once the log has grown by a snapshot interval (and
-// not before); the next process uses those snapshots, and its answers are
-// those of a build from nothing.
+// TestWarmAsOfReadiesTheBoardsAndKeepsThem: warmAsOf waits while the head
+// of the log moves, then builds the year's boards of every metric, keeps
+// their snapshots in the data folder, and warms again once the log has
+// grown by a snapshot interval and is quiet again (and not before); the
+// next process uses those snapshots, and its answers are those of a build
+// from nothing.
 func TestWarmAsOfReadiesTheBoardsAndKeepsThem(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -87,12 +89,31 @@ func TestWarmAsOfReadiesTheBoardsAndKeepsThem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var moves atomic.Uint64 // the head: moved by a busy server
+	head := func(context.Context) (domain.Position, error) { return domain.Seq(moves.Load()), nil }
+	busy := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-busy:
+				return
+			default:
+				moves.Add(1)
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}()
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		warmAsOf(wctx, asOf, []string{warmThisYear}, 5*time.Millisecond, func() time.Time { return last }, logger)
+		warmAsOf(wctx, asOf, []string{warmThisYear}, 5*time.Millisecond, head, func() time.Time { return last }, logger)
 	}()
+	time.Sleep(100 * time.Millisecond)
+	if n := logs.count("as-of read models built"); n != 0 {
+		t.Fatalf("%d boards built while the head of the log moved", n)
+	}
+	close(busy)
 	waitFor := func(n int) {
 		t.Helper()
 		for deadline := time.Now().Add(time.Minute); logs.count("as-of boards warmed") < n; time.Sleep(5 * time.Millisecond) {
@@ -139,6 +160,7 @@ func TestWarmAsOfReadiesTheBoardsAndKeepsThem(t *testing.T) {
 	if n := logs.count("as-of boards warmed"); n != 1 {
 		t.Fatalf("warmed %d times over a log that did not grow", n)
 	}
+	moves.Add(1)
 	for i := range 200 {
 		ev := domain.NewEvent{ID: domain.EventID(fmt.Sprint("grow-", i), 0), Type: "ActivityLogged.v1",
 			Data: []byte(fmt.Sprintf(`{"activity_id":"grow-%d","member_id":"nobody","kind":"call","quantity":1}`, i)), Actor: "token:admin"}

@@ -88,7 +88,7 @@ finish and the projections checkpoint.`)
 	fs.IntVar(&c.asOf.cache, "asof-cache", projections.DefaultAsOfCache, "as_of queries: read-model databases kept for recent times")
 	fs.IntVar(&c.asOf.snapshotEvery, "asof-snapshot-every", projections.DefaultSnapshotEvery, "as_of queries: events between snapshots (smaller: faster, more disk)")
 	fs.IntVar(&c.asOf.snapshots, "asof-snapshots", projections.DefaultMaxSnapshots, "as_of queries: snapshots kept of each kind of query, spread over the log (each is a copy of the read models it needs, kept in DATA/asof across restarts)")
-	fs.StringVar(&c.asOf.warm, "asof-warm", warmThisYear+","+warmLastYear, "as_of queries: periods whose boards (every metric) are built ahead in the background, at start and as the log grows, so that their first as_of request replays only a short tail: comma-separated periods (2026, 2026-Q4), "+warmThisYear+" or "+warmLastYear+"; empty: none")
+	fs.StringVar(&c.asOf.warm, "asof-warm", warmThisYear+","+warmLastYear, "as_of queries: periods whose boards (every metric) are built ahead in the background whenever no event has been appended for 10 s, first and then each time the log has grown by --asof-snapshot-every, so that their first as_of request replays only a short tail: comma-separated periods (2026, 2026-Q4), "+warmThisYear+" or "+warmLastYear+"; empty: none")
 	fs.Int64Var(&c.asOf.snapshotMiB, "asof-snapshot-mib", projections.DefaultMaxSnapshotBytes>>20, "as_of queries: disk the snapshots may take in all, in MiB (past it, those of the queries asked least recently go)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -273,7 +273,7 @@ func (a *app) serve(ctx context.Context, c serveConfig, logger *slog.Logger) err
 		// size: give it back now rather than hold it until the heap grows.
 		debug.FreeOSMemory()
 		periods, _ := parseWarm(c.asOf.warm) // checked by Validate
-		warmAsOf(runCtx, asOf, periods, warmCheckEvery, time.Now, logger)
+		warmAsOf(runCtx, asOf, periods, warmQuiet, a.head.Head, time.Now, logger)
 	}()
 	defer func() { stopRun(); <-indexDone }()
 	api, err := httpapi.New(httpapi.Config{
