@@ -128,6 +128,9 @@ type AsOf struct {
 	keptLoaded bool        // the store's snapshots were loaded; guarded by build
 	unkept     []*snapshot // taken, not yet handed to the store; guarded by build
 	running    sync.WaitGroup
+
+	waiting int                     // builds waiting for the build lock; guarded by mu
+	giveWay context.CancelCauseFunc // stops the Prepare building, if any; guarded by mu
 }
 
 // pendingBuild is a build in flight; requests for the same set wait on it.
@@ -287,34 +290,10 @@ type AsOfScope struct {
 
 // AtScope is At for the queries of scope alone (see AsOfScope).
 func (a *AsOf) AtScope(ctx context.Context, t time.Time, scope AsOfScope, names ...string) (*AsOfView, func(), error) {
-	models, err := a.models(names)
+	set, err := a.eventSetFor(ctx, t, scope, names)
 	if err != nil {
 		return nil, nil, err
 	}
-	if scope.Keep != nil {
-		if scope.Key == "" {
-			return nil, nil, errors.New("projections: as-of: a scope that skips events needs a key")
-		}
-		models.key += "@" + scope.Key
-		models.keep, models.heads = scope.Keep, headFilter{types: scope.Types, occurred: scope.Occurred}
-		models.factories = slices.Clone(models.factories)
-		for _, f := range scope.Models {
-			name := f("").Name()
-			i := slices.IndexFunc(models.factories, func(g Factory) bool { return g("").Name() == name })
-			if i < 0 {
-				return nil, nil, fmt.Errorf("projections: as-of scope %s: %q: %w", scope.Key, name, ErrUnknownProjection)
-			}
-			models.factories[i] = f
-		}
-	}
-	models.key += "#" + modelsVersions(models.factories)
-	models.keep, models.heads.types = typeKeep(models.factories, models.keep, models.heads.types)
-	if err := a.index(ctx); err != nil {
-		return nil, nil, err
-	}
-	set := a.setAt(t)
-	set.models = models
-	set.key += "|" + models.key
 	a.mu.Lock()
 	if a.closed {
 		a.mu.Unlock()
@@ -350,6 +329,40 @@ func (a *AsOf) AtScope(ctx context.Context, t time.Time, scope AsOfScope, names 
 	}
 	// Evicted already (a tiny cache under heavy use): build it again.
 	return a.AtScope(ctx, t, scope, names...)
+}
+
+// eventSetFor returns the events and read models of the view as of t of
+// scope and names (all read models when none).
+func (a *AsOf) eventSetFor(ctx context.Context, t time.Time, scope AsOfScope, names []string) (eventSet, error) {
+	models, err := a.models(names)
+	if err != nil {
+		return eventSet{}, err
+	}
+	if scope.Keep != nil {
+		if scope.Key == "" {
+			return eventSet{}, errors.New("projections: as-of: a scope that skips events needs a key")
+		}
+		models.key += "@" + scope.Key
+		models.keep, models.heads = scope.Keep, headFilter{types: scope.Types, occurred: scope.Occurred}
+		models.factories = slices.Clone(models.factories)
+		for _, f := range scope.Models {
+			name := f("").Name()
+			i := slices.IndexFunc(models.factories, func(g Factory) bool { return g("").Name() == name })
+			if i < 0 {
+				return eventSet{}, fmt.Errorf("projections: as-of scope %s: %q: %w", scope.Key, name, ErrUnknownProjection)
+			}
+			models.factories[i] = f
+		}
+	}
+	models.key += "#" + modelsVersions(models.factories)
+	models.keep, models.heads.types = typeKeep(models.factories, models.keep, models.heads.types)
+	if err := a.index(ctx); err != nil {
+		return eventSet{}, err
+	}
+	set := a.setAt(t)
+	set.models = models
+	set.key += "|" + models.key
+	return set, nil
 }
 
 // modelSet is the read models of a view: their factories, the events they
@@ -420,7 +433,16 @@ func typeKeep(factories []Factory, keep func(domain.Event) bool, types func(stri
 // runBuild builds the view of set and puts it in the cache.
 func (a *AsOf) runBuild(ctx context.Context, t time.Time, set eventSet, pb *pendingBuild) {
 	defer close(pb.done)
+	a.mu.Lock()
+	a.waiting++
+	if a.giveWay != nil {
+		a.giveWay(ErrGaveWay)
+	}
+	a.mu.Unlock()
 	a.build.Lock()
+	a.mu.Lock()
+	a.waiting--
+	a.mu.Unlock()
 	start := time.Now()
 	a.mu.Lock()
 	closed := a.closed

@@ -3,10 +3,12 @@ package projections
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"perfledger/domain"
 )
@@ -229,4 +231,69 @@ func dbBytes(ctx context.Context, db *sql.DB) (int64, error) {
 	var n int64
 	err := db.QueryRowContext(ctx, "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()").Scan(&n)
 	return n, err
+}
+
+// ErrGaveWay is what Prepare returns when it stopped for another build.
+var ErrGaveWay = errors.New("projections: as-of: the preparation gave way to a request")
+
+// Prepare takes, ahead of the requests that will need them, the snapshots
+// a view as of t of scope and names would take (a warm-up), without keeping
+// the view itself. Nothing is built when a snapshot of that scope already
+// holds the last point of the log prefix, or the view is cached or being
+// built. It gives way to every other build: when one is asked for while
+// Prepare's runs, Prepare's stops (keeping the snapshots it took) and
+// returns ErrGaveWay; asked again later, it goes on from those.
+func (a *AsOf) Prepare(ctx context.Context, t time.Time, scope AsOfScope, names ...string) error {
+	set, err := a.eventSetFor(ctx, t, scope, names)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return errors.New("projections: as-of: closed")
+	}
+	if a.lookupLocked(set.key) != nil || a.pending[set.key] != nil {
+		a.mu.Unlock()
+		return nil
+	}
+	a.running.Add(1)
+	a.mu.Unlock()
+	defer a.running.Done()
+
+	bctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	a.build.Lock()
+	a.mu.Lock()
+	a.giveWay = cancel
+	if a.waiting > 0 {
+		cancel(ErrGaveWay)
+	}
+	closed := a.closed
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		a.giveWay = nil
+		a.mu.Unlock()
+	}()
+	err = nil
+	if !closed {
+		a.loadKept(bctx)
+		if last := set.prefix / a.cfg.SnapshotEvery * a.cfg.SnapshotEvery; last > 0 && a.cfg.Copy != nil &&
+			!slices.ContainsFunc(a.snaps, func(s *snapshot) bool { return s.n == last && s.models == set.models.key }) {
+			start := time.Now()
+			var v *AsOfView
+			if v, err = a.buildView(bctx, t, set); err == nil {
+				v.close()
+				a.log.Info("as-of snapshots prepared", "as_of", t, "scope", set.models.key, "events", set.count,
+					"took", time.Since(start).Round(time.Millisecond))
+			}
+		}
+	}
+	a.build.Unlock()
+	a.keepNew(ctx)
+	if err != nil && errors.Is(context.Cause(bctx), ErrGaveWay) {
+		return ErrGaveWay
+	}
+	return err
 }

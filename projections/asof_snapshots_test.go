@@ -3,7 +3,9 @@ package projections_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"iter"
 	"os"
 	"path/filepath"
 	"slices"
@@ -227,4 +229,111 @@ func TestAsOfKeptSnapshotsServeTheNextProcess(t *testing.T) {
 			t.Errorf("the next build of version 2 read %d events, want the 10 after its own snapshot at 390", read)
 		}
 	})
+}
+
+// ctxLog is a sliceLog that stops reading once its context ends, as the
+// stores do.
+type ctxLog struct{ *sliceLog }
+
+func (l ctxLog) ReadAll(ctx context.Context, after domain.Position) iter.Seq2[domain.Event, error] {
+	return func(yield func(domain.Event, error) bool) {
+		for e, err := range l.sliceLog.ReadAll(ctx, after) {
+			if ctx.Err() != nil {
+				yield(domain.Event{}, ctx.Err())
+				return
+			}
+			if !yield(e, err) {
+				return
+			}
+		}
+	}
+}
+
+// TestAsOfPrepareTakesSnapshotsAndGivesWay: Prepare takes the snapshots a
+// view would (and does nothing once the last is taken); a request that
+// comes while it runs stops it, with the snapshots it had taken kept, and
+// a later Prepare goes on from those.
+func TestAsOfPrepareTakesSnapshotsAndGivesWay(t *testing.T) {
+	ctx := context.Background()
+	log := &sliceLog{}
+	for pos := uint64(1); pos <= 3000; pos++ {
+		log.add(activity(t, pos))
+	}
+	at := func(n int) time.Time { return log.events[n-1].RecordedAt }
+	var seen atomic.Int64
+	gate := make(chan struct{})
+	var blockAt atomic.Int64 // Keep waits for gate at this event (0: never)
+	scope := projections.AsOfScope{Key: "all", Keep: func(e domain.Event) bool {
+		if n := seen.Add(1); n == blockAt.Load() {
+			<-gate
+		}
+		return true
+	}}
+	k := newKeptFiles(t)
+	a := newKeepingAsOf(t, ctxLog{log}, k, 500, 1)
+	defer func() { _ = a.Close() }()
+
+	blockAt.Store(1200)
+	prepared := make(chan error, 1)
+	go func() { prepared <- a.Prepare(ctx, at(3000), scope) }()
+	for seen.Load() < 1200 {
+		time.Sleep(time.Millisecond)
+	}
+	asked := make(chan []uint64, 1)
+	go func() {
+		v, release, err := a.AtScope(ctx, at(700), scope)
+		if err != nil {
+			t.Error(err)
+			asked <- nil
+			return
+		}
+		defer release()
+		asked <- tallyRows(t, v.DB())
+	}()
+	// Prepare stops for the request, even with its reader held up.
+	select {
+	case err := <-prepared:
+		if !errors.Is(err, projections.ErrGaveWay) {
+			t.Fatalf("Prepare returned %v, want ErrGaveWay", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Prepare did not give way to a request in a minute")
+	}
+	close(gate)
+	if got := <-asked; len(got) != 700 || got[699] != 700 {
+		t.Fatalf("the request's view holds %d events, want the first 700", len(got))
+	}
+	// The request's build took none (its points, 500, were taken already).
+	got := k.events()
+	if len(got) == 0 || got[len(got)-1] > 1000 {
+		t.Fatalf("kept snapshots at %v events once Prepare gave way, want some, none past 1000", got)
+	}
+	from := max(got[len(got)-1], 700) // or the request's view, cached
+
+	// Asked again, it goes on from there, then has nothing left to do.
+	blockAt.Store(0)
+	seen.Store(0)
+	if err := a.Prepare(ctx, at(3000), scope); err != nil {
+		t.Fatal(err)
+	}
+	if n := seen.Load(); n != int64(3000-from) {
+		t.Errorf("Prepare read %d events, want the %d after %d", n, 3000-from, from)
+	}
+	if got := k.events(); !slices.Contains(got, 3000) {
+		t.Errorf("kept snapshots at %v events, want one at 3000", got)
+	}
+	seen.Store(0)
+	files := k.n.Load()
+	if err := a.Prepare(ctx, at(3000), scope); err != nil || seen.Load() != 0 || k.n.Load() != files {
+		t.Errorf("a Prepare with its snapshots taken read %d events and made %d files (%v), want none",
+			seen.Load(), k.n.Load()-files, err)
+	}
+	v, release, err := a.AtScope(ctx, at(2990), scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if got := tallyRows(t, v.DB()); len(got) != 2990 {
+		t.Errorf("a view as of event 2990 holds %d events", len(got))
+	}
 }

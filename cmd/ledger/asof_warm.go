@@ -70,8 +70,10 @@ func warmPeriods(periods []string, now time.Time) []string {
 //
 // It warms only while the server is quiet, when head (the last position of
 // the log) has not moved for a whole interval: first, then again each time
-// the log has grown by a snapshot interval since, until ctx ends. A server
-// whose snapshots are kept warms only the events appended since.
+// the log has grown by a snapshot interval since, until ctx ends. An as_of
+// request stops it (projections.AsOf.Prepare gives way); it goes on from
+// the snapshots taken once the server is quiet again. A server whose
+// snapshots are kept warms only the events appended since.
 func warmAsOf(ctx context.Context, a *projections.AsOf, periods []string, interval time.Duration,
 	head func(context.Context) (domain.Position, error), now func() time.Time, logger *slog.Logger) {
 	if len(periods) == 0 {
@@ -103,7 +105,11 @@ func warmAsOf(ctx context.Context, a *projections.AsOf, periods []string, interv
 		}
 		start := time.Now()
 		if err := warmOnce(ctx, a, warmPeriods(periods, now()), now()); err != nil {
-			if ctx.Err() == nil {
+			switch {
+			case ctx.Err() != nil:
+			case errors.Is(err, projections.ErrGaveWay):
+				logger.Info("as-of warm-up gave way to a request; it goes on once the server is quiet again")
+			default:
 				logger.Warn("as-of warm-up failed; as_of requests build what they need", "error", err)
 			}
 			continue
@@ -116,8 +122,9 @@ func warmAsOf(ctx context.Context, a *projections.AsOf, periods []string, interv
 	}
 }
 
-// warmOnce builds the boards of every metric of periods as of t, one after
-// the other.
+// warmOnce prepares the snapshots of the boards of every metric of periods
+// as of t, one after the other; it stops at the first that gives way to a
+// request (projections.ErrGaveWay).
 func warmOnce(ctx context.Context, a *projections.AsOf, periods []string, t time.Time) error {
 	leaderboard := projections.NewLeaderboard("").Name()
 	var errs []error
@@ -128,15 +135,12 @@ func warmOnce(ctx context.Context, a *projections.AsOf, periods []string, t time
 				errs = append(errs, err)
 				continue
 			}
-			_, release, err := a.AtScope(ctx, t, scope, leaderboard)
-			if err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
+			if err := a.Prepare(ctx, t, scope, leaderboard); err != nil {
+				if ctx.Err() != nil || errors.Is(err, projections.ErrGaveWay) {
+					return err
 				}
 				errs = append(errs, fmt.Errorf("%s %s: %w", metric, p, err))
-				continue
 			}
-			release()
 		}
 	}
 	return errors.Join(errs...)

@@ -110,7 +110,7 @@ func TestWarmAsOfReadiesTheBoardsAndKeepsThem(t *testing.T) {
 		warmAsOf(wctx, asOf, []string{warmThisYear}, 5*time.Millisecond, head, func() time.Time { return last }, logger)
 	}()
 	time.Sleep(100 * time.Millisecond)
-	if n := logs.count("as-of read models built"); n != 0 {
+	if n := logs.count("as-of snapshots prepared"); n != 0 {
 		t.Fatalf("%d boards built while the head of the log moved", n)
 	}
 	close(busy)
