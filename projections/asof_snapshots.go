@@ -76,12 +76,15 @@ func (a *AsOf) loadKept(ctx context.Context) {
 	if a.keptLoaded || a.cfg.Store == nil || a.cfg.Copy == nil {
 		return
 	}
-	a.keptLoaded = true
 	kept, err := a.cfg.Store.Kept(ctx)
 	if err != nil {
-		a.log.Warn("as-of: the snapshots of earlier processes cannot be read; they are not used", "err", err)
+		if ctx.Err() == nil { // else the next build tries again
+			a.keptLoaded = true
+			a.log.Warn("as-of: the snapshots of earlier processes cannot be read; they are not used", "err", err)
+		}
 		return
 	}
+	a.keptLoaded = true
 	loaded, dropped := 0, 0
 	for _, k := range kept {
 		if !a.matchesLog(k.Info) || slices.ContainsFunc(a.snaps, func(s *snapshot) bool {
@@ -278,7 +281,7 @@ func (a *AsOf) Prepare(ctx context.Context, t time.Time, scope AsOfScope, names 
 	}()
 	err = nil
 	if !closed {
-		a.loadKept(bctx)
+		a.loadKept(ctx)
 		if last := set.prefix / a.cfg.SnapshotEvery * a.cfg.SnapshotEvery; last > 0 && a.cfg.Copy != nil &&
 			!slices.ContainsFunc(a.snaps, func(s *snapshot) bool { return s.n == last && s.models == set.models.key }) {
 			start := time.Now()
