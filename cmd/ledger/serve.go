@@ -88,7 +88,7 @@ finish and the projections checkpoint.`)
 	fs.IntVar(&c.asOf.cache, "asof-cache", projections.DefaultAsOfCache, "as_of queries: read-model databases kept for recent times")
 	fs.IntVar(&c.asOf.snapshotEvery, "asof-snapshot-every", projections.DefaultSnapshotEvery, "as_of queries: events between snapshots (smaller: faster, more disk)")
 	fs.IntVar(&c.asOf.snapshots, "asof-snapshots", projections.DefaultMaxSnapshots, "as_of queries: snapshots kept of each kind of query, spread over the log (each is a copy of the read models it needs, kept in DATA/asof across restarts)")
-	fs.StringVar(&c.asOf.warm, "asof-warm", warmThisYear+","+warmLastYear, "as_of queries: periods whose boards (every metric) are built ahead in the background whenever no event has been appended for 10 s, first and then each time the log has grown by --asof-snapshot-every, so that their first as_of request replays only a short tail: comma-separated periods (2026, 2026-Q4), "+warmThisYear+" or "+warmLastYear+"; empty: none")
+	fs.StringVar(&c.asOf.warm, "asof-warm", "", "as_of queries: periods whose boards (every metric) are snapshotted ahead in the background whenever no event has been appended for 10 s, first and then each time the log has grown by --asof-snapshot-every, so that even their first as_of request replays only a short tail: comma-separated periods (2026, 2026-Q4), "+warmThisYear+" or "+warmLastYear+" (e.g. "+warmThisYear+","+warmLastYear+"); costs memory while it runs (README); empty: none")
 	fs.Int64Var(&c.asOf.snapshotMiB, "asof-snapshot-mib", projections.DefaultMaxSnapshotBytes>>20, "as_of queries: disk the snapshots may take in all, in MiB (past it, those of the queries asked least recently go)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
