@@ -63,6 +63,10 @@ type AsOfConfig struct {
 	// after this one, which use those that still match the log and the
 	// read models' versions. Nil: snapshots last as long as the process.
 	Store SnapshotStore
+	// Built, when set, is told of every build once its waiters have their
+	// view (or a Prepare is done): how many events it covers (a server
+	// returns a big build's garbage to the system then).
+	Built func(events int)
 	// Logger receives build reports; nil discards them.
 	Logger *slog.Logger
 }
@@ -313,6 +317,9 @@ func (a *AsOf) AtScope(ctx context.Context, t time.Time, scope AsOfScope, names 
 			ctx := context.WithoutCancel(ctx)
 			a.runBuild(ctx, t, set, pb)
 			a.keepNew(ctx) // once the build's waiters have their view
+			if a.cfg.Built != nil {
+				a.cfg.Built(set.count)
+			}
 		}()
 	}
 	a.mu.Unlock()

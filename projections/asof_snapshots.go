@@ -295,6 +295,9 @@ func (a *AsOf) Prepare(ctx context.Context, t time.Time, scope AsOfScope, names 
 	}
 	a.build.Unlock()
 	a.keepNew(ctx)
+	if a.cfg.Built != nil {
+		a.cfg.Built(set.count)
+	}
 	if err != nil && errors.Is(context.Cause(bctx), ErrGaveWay) {
 		return ErrGaveWay
 	}

@@ -337,3 +337,55 @@ func TestAsOfPrepareTakesSnapshotsAndGivesWay(t *testing.T) {
 		t.Errorf("a view as of event 2990 holds %d events", len(got))
 	}
 }
+
+// TestAsOfBuiltIsToldOfEveryBuild: AsOfConfig.Built hears of each build, a
+// request's or a Prepare's, with the events it covers.
+func TestAsOfBuiltIsToldOfEveryBuild(t *testing.T) {
+	ctx := context.Background()
+	log := &sliceLog{}
+	for pos := uint64(1); pos <= 100; pos++ {
+		log.add(activity(t, pos))
+	}
+	var (
+		mu    sync.Mutex
+		built []int
+	)
+	k := newKeptFiles(t)
+	a, err := projections.NewAsOf(projections.AsOfConfig{
+		Log: log, Projections: []projections.Factory{tallyFactory(1, nil)},
+		Open: func(context.Context) (*sql.DB, func(), error) { return k.open(k.next()) },
+		Copy: func(ctx context.Context, src *sql.DB) (*sql.DB, func(), error) {
+			p := k.next()
+			if _, err := src.ExecContext(ctx, "VACUUM INTO ?", p); err != nil {
+				return nil, nil, err
+			}
+			return k.open(p)
+		},
+		SnapshotEvery: 10,
+		Built: func(events int) {
+			mu.Lock()
+			built = append(built, events)
+			mu.Unlock()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, release, err := a.At(ctx, log.events[59].RecordedAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if err := a.Prepare(ctx, log.events[99].RecordedAt, projections.AsOfScope{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil { // waits for the request's build to end
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(built)
+	if want := []int{60, 100}; !slices.Equal(built, want) {
+		t.Errorf("Built heard of builds of %v events, want %v", built, want)
+	}
+}

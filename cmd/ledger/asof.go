@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,10 @@ type asOfConfig struct {
 	warm                            string // --asof-warm (parseWarm)
 }
 
+// bigBuild is the size, in events, from which an as-of build's garbage is
+// given back to the system at once.
+const bigBuild = 200_000
+
 // newAsOf builds the as-of engine of the API: private SQLite files under
 // DIR/asof (no durability needed: they are rebuilt from the log at will),
 // copied file by file for snapshots (VACUUM INTO when that cannot be done),
@@ -51,7 +56,14 @@ func newAsOf(dc dataConfig, c asOfConfig, log domain.EventStore, logger *slog.Lo
 		SnapshotEvery:    c.snapshotEvery,
 		MaxSnapshots:     c.snapshots,
 		MaxSnapshotBytes: c.snapshotMiB << 20,
-		Logger:           logger,
+		Built: func(events int) {
+			// A big build leaves its garbage (the heap grew to the memory
+			// limit) and the collector would give it back over minutes.
+			if events >= bigBuild {
+				debug.FreeOSMemory()
+			}
+		},
+		Logger: logger,
 	})
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -114,8 +113,6 @@ func warmAsOf(ctx context.Context, a *projections.AsOf, periods []string, interv
 			}
 			continue
 		}
-		// The builds' garbage, gone now rather than when the heap grows.
-		debug.FreeOSMemory()
 		warmed = n
 		logger.Info("as-of boards warmed", "periods", strings.Join(warmPeriods(periods, now()), ","),
 			"events", n, "took", time.Since(start).Round(time.Millisecond))
