@@ -93,11 +93,10 @@ func (k *keptFiles) events() []int {
 	return out
 }
 
-// newKeepingAsOf is newTestAsOf with its files and kept snapshots in k, the
-// tally projector at version.
-func newKeepingAsOf(tb testing.TB, log projections.EventLog, k *keptFiles, every, version int) *projections.AsOf {
-	tb.Helper()
-	a, err := projections.NewAsOf(projections.AsOfConfig{
+// keepingConfig configures an as-of engine over log running the tally
+// projector at version, with its files and kept snapshots in k.
+func keepingConfig(log projections.EventLog, k *keptFiles, every, version int) projections.AsOfConfig {
+	return projections.AsOfConfig{
 		Log: log, Projections: []projections.Factory{tallyFactory(version, nil)},
 		Open: func(context.Context) (*sql.DB, func(), error) { return k.open(k.next()) },
 		Copy: func(ctx context.Context, src *sql.DB) (*sql.DB, func(), error) {
@@ -108,7 +107,14 @@ func newKeepingAsOf(tb testing.TB, log projections.EventLog, k *keptFiles, every
 			return k.open(p)
 		},
 		Store: k, SnapshotEvery: every, CacheSize: 2,
-	})
+	}
+}
+
+// newKeepingAsOf is newTestAsOf with its files and kept snapshots in k, the
+// tally projector at version.
+func newKeepingAsOf(tb testing.TB, log projections.EventLog, k *keptFiles, every, version int) *projections.AsOf {
+	tb.Helper()
+	a, err := projections.NewAsOf(keepingConfig(log, k, every, version))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -350,24 +356,13 @@ func TestAsOfBuiltIsToldOfEveryBuild(t *testing.T) {
 		mu    sync.Mutex
 		built []int
 	)
-	k := newKeptFiles(t)
-	a, err := projections.NewAsOf(projections.AsOfConfig{
-		Log: log, Projections: []projections.Factory{tallyFactory(1, nil)},
-		Open: func(context.Context) (*sql.DB, func(), error) { return k.open(k.next()) },
-		Copy: func(ctx context.Context, src *sql.DB) (*sql.DB, func(), error) {
-			p := k.next()
-			if _, err := src.ExecContext(ctx, "VACUUM INTO ?", p); err != nil {
-				return nil, nil, err
-			}
-			return k.open(p)
-		},
-		SnapshotEvery: 10,
-		Built: func(events int) {
-			mu.Lock()
-			built = append(built, events)
-			mu.Unlock()
-		},
-	})
+	cfg := keepingConfig(log, newKeptFiles(t), 10, 1)
+	cfg.Built = func(events int) {
+		mu.Lock()
+		built = append(built, events)
+		mu.Unlock()
+	}
+	a, err := projections.NewAsOf(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
