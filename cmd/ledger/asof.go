@@ -209,8 +209,8 @@ func (f *asOfFiles) Keep(ctx context.Context, db *sql.DB, info projections.Snaps
 }
 
 // Kept implements projections.SnapshotStore: the snapshots found at start
-// whose description reads and whose database has the size it gives (the
-// others are deleted).
+// whose description reads and whose database has the size it gives and
+// opens (the others are deleted).
 func (f *asOfFiles) Kept(ctx context.Context) ([]projections.KeptSnapshot, error) {
 	var out []projections.KeptSnapshot
 	for _, path := range f.kept {
@@ -220,18 +220,24 @@ func (f *asOfFiles) Kept(ctx context.Context) ([]projections.KeptSnapshot, error
 			err = json.Unmarshal(desc, &k)
 		}
 		st, serr := os.Stat(path)
-		if err != nil || serr != nil || st.Size() != k.Size || k.Size == 0 {
+		var (
+			db      *sql.DB
+			release func()
+		)
+		if err == nil && serr == nil && st.Size() == k.Size && k.Size > 0 {
+			db, release, err = f.open(ctx, path)
+		}
+		if db == nil {
+			if ctx.Err() != nil {
+				for _, s := range out {
+					_ = s.DB.Close()
+				}
+				return nil, ctx.Err()
+			}
 			for _, s := range []string{keptSuffix, "", "-wal", "-shm"} {
 				_ = os.Remove(path + s)
 			}
 			continue
-		}
-		db, release, err := f.open(ctx, path)
-		if err != nil {
-			for _, s := range out {
-				_ = s.DB.Close()
-			}
-			return nil, err
 		}
 		out = append(out, projections.KeptSnapshot{Info: k.Info, DB: db, Release: release})
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,9 +47,9 @@ func TestCopyFileFoldsTheLogAndCopies(t *testing.T) {
 // TestAsOfFilesKeepSnapshotsAcrossStarts: a kept snapshot, its database
 // synced and described beside it, is all that survives the next start of
 // the as-of folder; the next process opens it with its description, and
-// numbers its new files past it. A description whose database is missing
-// or has changed size is deleted, not used; a kept snapshot's release
-// deletes it and its description.
+// numbers its new files past it. A description whose database is missing,
+// has changed size or does not open is deleted, not used; a kept
+// snapshot's release deletes it and its description.
 func TestAsOfFilesKeepSnapshotsAcrossStarts(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "asof")
@@ -89,6 +90,18 @@ func TestAsOfFilesKeepSnapshotsAcrossStarts(t *testing.T) {
 	}
 	f.Close()
 	if err := os.WriteFile(filepath.Join(dir, "asof-99.db"+keptSuffix), []byte(`{}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Not a database, though its description gives its size.
+	junk := make([]byte, 8192)
+	for i := range junk {
+		junk[i] = 'x'
+	}
+	desc, _ := json.Marshal(keptFile{Info: projections.SnapshotInfo{Format: 1, Events: 3}, Size: int64(len(junk))})
+	if err := os.WriteFile(filepath.Join(dir, "asof-50.db"), junk, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "asof-50.db"+keptSuffix), desc, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	work.Close()
