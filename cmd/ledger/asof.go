@@ -225,7 +225,7 @@ func (f *asOfFiles) Kept(ctx context.Context) ([]projections.KeptSnapshot, error
 			release func()
 		)
 		if err == nil && serr == nil && st.Size() == k.Size && k.Size > 0 {
-			db, release, err = f.open(ctx, path)
+			db, release, _ = f.open(ctx, path) // one that does not open is deleted below
 		}
 		if db == nil {
 			if ctx.Err() != nil {
