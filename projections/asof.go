@@ -741,10 +741,8 @@ func (a *AsOf) nearestBase(n int, models string) (db *sql.DB, events int, done f
 }
 
 func (a *AsOf) takeSnapshot(ctx context.Context, n int, models string, db *sql.DB) error {
-	for _, s := range a.snaps {
-		if s.n == n && s.models == models {
-			return nil
-		}
+	if a.hasSnapshot(n, models) {
+		return nil
 	}
 	cp, release, err := a.cfg.Copy(ctx, db)
 	if err != nil {

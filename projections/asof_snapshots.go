@@ -87,9 +87,7 @@ func (a *AsOf) loadKept(ctx context.Context) {
 	a.keptLoaded = true
 	loaded, dropped := 0, 0
 	for _, k := range kept {
-		if !a.matchesLog(k.Info) || slices.ContainsFunc(a.snaps, func(s *snapshot) bool {
-			return s.n == k.Info.Events && s.models == k.Info.Models
-		}) {
+		if !a.matchesLog(k.Info) || a.hasSnapshot(k.Info.Events, k.Info.Models) {
 			k.Release()
 			dropped++
 			continue
@@ -107,6 +105,12 @@ func (a *AsOf) loadKept(ctx context.Context) {
 	sort.Slice(a.snaps, func(i, j int) bool { return a.snaps[i].n < a.snaps[j].n })
 	a.trimSnapshots()
 	a.log.Info("as-of snapshots of earlier processes", "kept", loaded, "dropped", dropped)
+}
+
+// hasSnapshot reports whether a snapshot of models at n events is held.
+// The caller holds a.build.
+func (a *AsOf) hasSnapshot(n int, models string) bool {
+	return slices.ContainsFunc(a.snaps, func(s *snapshot) bool { return s.n == n && s.models == models })
 }
 
 // matchesLog reports whether a kept snapshot holds a prefix of the log as
@@ -283,7 +287,7 @@ func (a *AsOf) Prepare(ctx context.Context, t time.Time, scope AsOfScope, names 
 	if !closed {
 		a.loadKept(ctx)
 		if last := set.prefix / a.cfg.SnapshotEvery * a.cfg.SnapshotEvery; last > 0 && a.cfg.Copy != nil &&
-			!slices.ContainsFunc(a.snaps, func(s *snapshot) bool { return s.n == last && s.models == set.models.key }) {
+			!a.hasSnapshot(last, set.models.key) {
 			start := time.Now()
 			var v *AsOfView
 			if v, err = a.buildView(bctx, t, set); err == nil {

@@ -81,6 +81,18 @@ type asOfFiles struct {
 // keptSuffix names the description of a kept snapshot, beside its database.
 const keptSuffix = ".kept"
 
+// asOfFileSuffixes are, after a database's path, the files that are part of
+// it: the description first, so that a database losing its files loses it
+// before anything else (one without it is deleted at the next start).
+var asOfFileSuffixes = []string{keptSuffix, "", "-wal", "-shm"}
+
+// removeAsOfFiles deletes the database at path and the files beside it.
+func removeAsOfFiles(path string) {
+	for _, s := range asOfFileSuffixes {
+		_ = os.Remove(path + s)
+	}
+}
+
 // keptFile is what a kept snapshot's description holds.
 type keptFile struct {
 	Info projections.SnapshotInfo `json:"info"`
@@ -113,7 +125,7 @@ func openAsOfFiles(dir string) (*asOfFiles, error) {
 		if !ok || err != nil || !strings.HasSuffix(db, ".db") {
 			continue
 		}
-		for _, s := range []string{"", "-wal", "-shm", keptSuffix} {
+		for _, s := range asOfFileSuffixes {
 			keep[db+s] = true
 		}
 		f.kept = append(f.kept, filepath.Join(dir, db))
@@ -147,11 +159,7 @@ func (f *asOfFiles) open(ctx context.Context, path string) (*sql.DB, func(), err
 	return db, func() {
 		f.paths.Delete(db)
 		_ = db.Close()
-		// The description first: a database without one is deleted at
-		// the next start, never used.
-		for _, s := range []string{keptSuffix, "", "-wal", "-shm"} {
-			_ = os.Remove(path + s)
-		}
+		removeAsOfFiles(path)
 	}, nil
 }
 
@@ -234,9 +242,7 @@ func (f *asOfFiles) Kept(ctx context.Context) ([]projections.KeptSnapshot, error
 				}
 				return nil, ctx.Err()
 			}
-			for _, s := range []string{keptSuffix, "", "-wal", "-shm"} {
-				_ = os.Remove(path + s)
-			}
+			removeAsOfFiles(path)
 			continue
 		}
 		out = append(out, projections.KeptSnapshot{Info: k.Info, DB: db, Release: release})

@@ -103,7 +103,9 @@ func warmAsOf(ctx context.Context, a *projections.AsOf, periods []string, interv
 			continue
 		}
 		start := time.Now()
-		if err := warmOnce(ctx, a, warmPeriods(periods, now()), now()); err != nil {
+		t := now()
+		resolved := warmPeriods(periods, t)
+		if err := warmOnce(ctx, a, resolved, t); err != nil {
 			switch {
 			case ctx.Err() != nil:
 			case errors.Is(err, projections.ErrGaveWay):
@@ -114,7 +116,7 @@ func warmAsOf(ctx context.Context, a *projections.AsOf, periods []string, interv
 			continue
 		}
 		warmed = n
-		logger.Info("as-of boards warmed", "periods", strings.Join(warmPeriods(periods, now()), ","),
+		logger.Info("as-of boards warmed", "periods", strings.Join(resolved, ","),
 			"events", n, "took", time.Since(start).Round(time.Millisecond))
 	}
 }
