@@ -377,7 +377,10 @@ func (s *Service) catchUp(ctx context.Context, e *entry) error {
 		}
 		e.state.Apply(p, ev.OccurredAt)
 		e.has, e.rev = true, ev.Revision
-		e.remember(ev.ID, ev.Revision)
+		// A store may hand out ids that share memory with the rest of what
+		// it read (the embedded store's page of events): a copy keeps the
+		// cached entry from holding that whole page.
+		e.remember(strings.Clone(ev.ID), ev.Revision)
 	}
 	e.synced, e.checked = true, time.Now()
 	return nil
