@@ -1,12 +1,15 @@
 package projections
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"database/sql"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"math/bits"
 	"slices"
 	"strings"
 	"time"
@@ -185,15 +188,21 @@ func metricNum(m string) (uint8, bool) {
 }
 
 // splitSource returns a source id's flag and what the arena holds of it.
-func splitSource(source string) (uint8, string) {
-	if id, ok := strings.CutPrefix(source, "activity:"); ok {
-		return contribActivity, id
-	}
-	if id, ok := strings.CutPrefix(source, "sale:"); ok {
-		return contribSale, id
+func splitSource[T ~string | ~[]byte](source T) (uint8, T) {
+	switch {
+	case len(source) >= len(activityPrefix) && string(source[:len(activityPrefix)]) == activityPrefix:
+		return contribActivity, source[len(activityPrefix):]
+	case len(source) >= len(salePrefix) && string(source[:len(salePrefix)]) == salePrefix:
+		return contribSale, source[len(salePrefix):]
 	}
 	return 0, source
 }
+
+// The prefixes of the source ids a boardContrib holds without them.
+const (
+	activityPrefix = "activity:"
+	salePrefix     = "sale:"
+)
 
 func (bc *boardContribs) rawSource(c *boardContrib) []byte {
 	off := c.src & (arenaChunkLen - 1)
@@ -232,7 +241,7 @@ func (bc *boardContribs) is(c *boardContrib, member int32, kind uint8, raw strin
 }
 
 // keep stores a source id in the arena and returns its src.
-func (bc *boardContribs) keep(raw string) uint32 {
+func keep[T ~string | ~[]byte](bc *boardContribs, raw T) uint32 {
 	last := len(bc.arena) - 1
 	if last < 0 || len(bc.arena[last])+len(raw) > cap(bc.arena[last]) {
 		bc.arena = append(bc.arena, make([]byte, 0, max(arenaChunkLen, len(raw))))
@@ -359,13 +368,22 @@ func (bc *boardContribs) clear() {
 // load replaces the memory with the journal's rows.
 func (bc *boardContribs) load(ctx context.Context, s *stmts) error {
 	bc.clear()
+	var size int64
+	if _, err := s.row(ctx, `SELECT coalesce(sum(length(chunk)), 0) FROM {p}board_contribs`, nil, &size); err != nil {
+		return err
+	}
+	// Index slots for the rows the journal holds (about 100 bytes a row), so
+	// that loading it does not index every row again at each doubling.
+	if rows := size / 100; rows > 0 && rows < int64(maxBoardContribs) {
+		bc.slots = make([]int32, 1<<bits.Len64(uint64(rows*4/3)))
+	}
 	rows, err := s.query(ctx, `SELECT chunk FROM {p}board_contribs ORDER BY seq`)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var chunk []byte
+		var chunk sql.RawBytes // replay keeps nothing of it
 		if err := rows.Scan(&chunk); err != nil {
 			return err
 		}
@@ -388,28 +406,69 @@ func (bc *boardContribs) replay(chunk []byte) error {
 	}
 	d := decoder{b: chunk}
 	for len(d.b) > 0 {
-		member, source, week, metric, team := d.str(), d.str(), d.str(), d.str(), d.str()
+		member, source, week, metric, team := d.bytes(), d.bytes(), d.bytes(), d.bytes(), d.bytes()
 		at, points := d.varint(), d.varint()
 		voided := d.byte() == contribVoided
-		m, okMetric := metricNum(metric)
+		m, okMetric := metricNum(string(metric))
 		if d.bad || !okMetric {
 			return errBadChunk
 		}
-		c := boardContrib{at: at, points: points, member: bc.num(member), team: bc.num(team), metric: m}
-		if voided {
-			c.flags = contribVoided
-		}
-		if i := bc.lookup(c.member, source, week); i >= 0 {
-			r := bc.row(i)
-			r.at, r.points, r.team, r.metric = c.at, c.points, c.team, c.metric
-			r.flags = r.flags&^contribVoided | c.flags
-			continue
-		}
-		if _, ok := bc.insert(source, week, c); !ok {
+		w, okWeek := bc.weekNumOf(week)
+		if !okWeek {
 			return errBadChunk
 		}
+		kind, raw := splitSource(source)
+		c := boardContrib{at: at, points: points, member: bc.numOf(member), team: bc.numOf(team), metric: m,
+			week: w, flags: kind}
+		if voided {
+			c.flags |= contribVoided
+		}
+		if i := bc.lookupRaw(c.member, kind, raw, w); i >= 0 {
+			r := bc.row(i)
+			r.at, r.points, r.team, r.metric = c.at, c.points, c.team, c.metric
+			r.flags = r.flags&^contribVoided | c.flags&contribVoided
+			continue
+		}
+		c.src, c.srcLen = keep(bc, raw), uint32(len(raw))
+		bc.push(c)
 	}
 	return nil
+}
+
+// numOf is num of an id read from a chunk, made a string only when new.
+func (bc *boardContribs) numOf(b []byte) int32 {
+	if n, ok := bc.strNo[string(b)]; ok {
+		return n
+	}
+	return bc.num(string(b))
+}
+
+// weekNumOf is weekNum of a week read from a chunk, made a string only when
+// new.
+func (bc *boardContribs) weekNumOf(b []byte) (uint16, bool) {
+	if n, ok := bc.weekNo[string(b)]; ok {
+		return n, true
+	}
+	return bc.weekNum(string(b))
+}
+
+// lookupRaw is lookup of a source id read from a chunk (kind and raw id as
+// splitSource returns them) in a week by number.
+func (bc *boardContribs) lookupRaw(member int32, kind uint8, raw []byte, week uint16) int32 {
+	if len(bc.slots) == 0 {
+		return -1
+	}
+	mask := uint64(len(bc.slots) - 1)
+	// maphash.Bytes and maphash.String agree on equal contents: this is hash.
+	h := maphash.Bytes(bc.seed, raw) ^ (uint64(member)<<8|uint64(kind))*0x9e3779b97f4a7c15
+	for j := h & mask; bc.slots[j] != 0; j = (j + 1) & mask {
+		i := bc.slots[j] - 1
+		if c := bc.row(i); c.week == week && c.member == member && c.flags&(contribActivity|contribSale) == kind &&
+			bytes.Equal(bc.rawSource(c), raw) {
+			return i
+		}
+	}
+	return -1
 }
 
 // lookup returns the row of a member's source id in one week, or -1.
@@ -434,8 +493,13 @@ func (bc *boardContribs) insert(source, week string, c boardContrib) (int32, boo
 	}
 	kind, raw := splitSource(source)
 	c.week, c.flags = w, c.flags|kind
+	c.src, c.srcLen = keep(bc, raw), uint32(len(raw))
+	return bc.push(c), true
+}
+
+// push appends row c (all set but its chaining) and indexes it.
+func (bc *boardContribs) push(c boardContrib) int32 {
 	c.prevOfMember = bc.lastOf[c.member]
-	c.src, c.srcLen = bc.keep(raw), uint32(len(raw))
 	i := bc.n
 	if i&rowChunkMask == 0 {
 		bc.rows = append(bc.rows, make([]boardContrib, 0, rowChunkMask+1))
@@ -444,7 +508,7 @@ func (bc *boardContribs) insert(source, week string, c boardContrib) (int32, boo
 	bc.n++
 	bc.lastOf[c.member] = i
 	bc.index(i)
-	return i, true
+	return i
 }
 
 // add records a new contribution, unless the member's source id is already
@@ -587,15 +651,16 @@ func (d *decoder) varint() int64 {
 	return v
 }
 
-func (d *decoder) str() string {
+// bytes reads a string without copying it: valid as long as the chunk is.
+func (d *decoder) bytes() []byte {
 	n := d.uvarint()
 	if d.bad || n > uint64(len(d.b)) {
 		d.bad, d.b = true, nil
-		return ""
+		return nil
 	}
-	s := string(d.b[:n])
+	b := d.b[:n:n]
 	d.b = d.b[n:]
-	return s
+	return b
 }
 
 func (d *decoder) byte() byte {
