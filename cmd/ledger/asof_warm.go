@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,26 +17,41 @@ import (
 // server warms its as-of boards: it never competes with a load of writes.
 const warmQuiet = 10 * time.Second
 
-// Period words of --asof-warm, besides literal periods (2026, 2026-Q4).
+// Period words of --asof-warm, besides literal periods (2026, 2026-Q4):
+// the current period of a kind (UTC), or the year before the current one.
 const (
-	warmThisYear = "year"      // the current year (UTC)
-	warmLastYear = "last-year" // the year before it
+	warmThisYear = "year"
+	warmLastYear = "last-year"
+	warmQuarter  = "quarter"
+	warmMonth    = "month"
+	warmWeek     = "week"
 )
 
+// defaultWarm is --asof-warm's default: the boards whose first as_of
+// request replays the most events.
+const defaultWarm = warmThisYear + "," + warmLastYear + "," + warmQuarter + "," + warmMonth + "," + warmWeek
+
+// warmWords are the period words and the kind of period each names.
+var warmWords = map[string]domain.PeriodKind{warmThisYear: domain.PeriodYear, warmLastYear: domain.PeriodYear,
+	warmQuarter: domain.PeriodQuarter, warmMonth: domain.PeriodMonth, warmWeek: domain.PeriodWeek}
+
 // parseWarm reads --asof-warm: comma-separated periods, each a period the
-// boards take (2026, 2026-Q4, 2026-11, 2026-W47) or "year" or "last-year";
-// empty means none.
+// boards take (2026, 2026-Q4, 2026-11, 2026-W47) or a period word; empty or
+// "none" means none.
 func parseWarm(s string) ([]string, error) {
 	var out []string
+	if strings.TrimSpace(s) == "none" {
+		return nil, nil
+	}
 	for p := range strings.SplitSeq(s, ",") {
 		p = strings.TrimSpace(p)
 		if p == "" {
 			continue
 		}
-		if p != warmThisYear && p != warmLastYear {
+		if _, word := warmWords[p]; !word {
 			if _, err := projections.LeaderboardBoardScope(projections.MetricRevenue, p); err != nil {
-				return nil, fmt.Errorf("--asof-warm: period %q: want a year, quarter, month or week (2026, 2026-Q4, 2026-11, 2026-W47), %s or %s",
-					p, warmThisYear, warmLastYear)
+				return nil, fmt.Errorf("--asof-warm: period %q: want a year, quarter, month or week (2026, 2026-Q4, 2026-11, 2026-W47), "+
+					"one of %s (the current one) or %s, or none", p, strings.Join([]string{warmThisYear, warmQuarter, warmMonth, warmWeek}, ", "), warmLastYear)
 			}
 		}
 		out = append(out, p)
@@ -44,17 +59,21 @@ func parseWarm(s string) ([]string, error) {
 	return out, nil
 }
 
-// warmPeriods resolves the period words of periods at now.
+// warmPeriods resolves the period words of periods at now, leaving out a
+// period named twice (this week may be this month's, named literally too).
 func warmPeriods(periods []string, now time.Time) []string {
 	out := make([]string, 0, len(periods))
 	for _, p := range periods {
-		switch p {
-		case warmThisYear:
-			p = strconv.Itoa(now.UTC().Year())
-		case warmLastYear:
-			p = strconv.Itoa(now.UTC().Year() - 1)
+		if kind, word := warmWords[p]; word {
+			t := now.UTC()
+			if p == warmLastYear {
+				t = t.AddDate(-1, 0, 0)
+			}
+			p = domain.PeriodOf(kind, t).String()
 		}
-		out = append(out, p)
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
 	}
 	return out
 }
@@ -67,26 +86,27 @@ func warmPeriods(periods []string, now time.Time) []string {
 // activity points over a million events: 2–3 s on two cores); once warmed,
 // a request replays only what follows the nearest snapshot.
 //
-// It warms only while the server is quiet, when head (the last position of
-// the log) has not moved for a whole interval: first, then again each time
+// It warms only while the server is quiet, when progress (a figure that
+// grows while the server works: see app.progress) has not moved for a whole
+// interval: first, then again each time
 // the log has grown by a snapshot interval since, until ctx ends. An as_of
 // request stops it (projections.AsOf.Prepare gives way); it goes on from
 // the snapshots taken once the server is quiet again. A server whose
 // snapshots are kept warms only the events appended since.
 func warmAsOf(ctx context.Context, a *projections.AsOf, periods []string, interval time.Duration,
-	head func(context.Context) (domain.Position, error), now func() time.Time, logger *slog.Logger) {
+	progress func(context.Context) (uint64, error), now func() time.Time, logger *slog.Logger) {
 	if len(periods) == 0 {
 		return
 	}
 	warmed := -1 // events of the log when last warmed
-	last, err := head(ctx)
+	last, err := progress(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(interval):
 		}
-		h, herr := head(ctx)
+		h, herr := progress(ctx)
 		quiet := err == nil && herr == nil && h == last
 		last, err = h, herr
 		if !quiet {
@@ -105,7 +125,10 @@ func warmAsOf(ctx context.Context, a *projections.AsOf, periods []string, interv
 		start := time.Now()
 		t := now()
 		resolved := warmPeriods(periods, t)
-		if err := warmOnce(ctx, a, resolved, t); err != nil {
+		restore := leanMemory()
+		err := warmOnce(ctx, a, resolved, t)
+		restore()
+		if err != nil {
 			switch {
 			case ctx.Err() != nil:
 			case errors.Is(err, projections.ErrGaveWay):

@@ -50,8 +50,19 @@ func TestParseWarm(t *testing.T) {
 	if _, err := parseWarm("year,2026-13"); err == nil || !strings.Contains(err.Error(), `"2026-13"`) {
 		t.Errorf("parseWarm of a bad period: %v", err)
 	}
-	now := time.Date(2027, 1, 3, 0, 0, 0, 0, time.UTC)
-	if got := warmPeriods([]string{"year", "last-year", "2026-Q4"}, now); !cmp.Equal(got, []string{"2027", "2026", "2026-Q4"}) {
+	if got, err := parseWarm(" none "); err != nil || len(got) != 0 {
+		t.Errorf("parseWarm(none) = %v, %v; want none", got, err)
+	}
+	if _, err := parseWarm("year,none"); err == nil {
+		t.Error("parseWarm(year,none): no error")
+	}
+	def, err := parseWarm(defaultWarm)
+	if err != nil || !cmp.Equal(def, []string{"year", "last-year", "quarter", "month", "week"}) {
+		t.Errorf("parseWarm(default) = %v, %v", def, err)
+	}
+	// 2027-01-03 is a Sunday: ISO week 53 of 2026.
+	now := time.Date(2027, 1, 3, 23, 0, 0, 0, time.FixedZone("CET", 3600))
+	if got := warmPeriods(append(def, "2026-Q4", "2027-01"), now); !cmp.Equal(got, []string{"2027", "2026", "2027-Q1", "2027-01", "2026-W53", "2026-Q4"}) {
 		t.Errorf("warmPeriods = %v", got)
 	}
 }
@@ -90,7 +101,7 @@ func TestWarmAsOfReadiesTheBoardsAndKeepsThem(t *testing.T) {
 		t.Fatal(err)
 	}
 	var moves atomic.Uint64 // the head: moved by a busy server
-	head := func(context.Context) (domain.Position, error) { return domain.Seq(moves.Load()), nil }
+	head := func(context.Context) (uint64, error) { return moves.Load(), nil }
 	busy := make(chan struct{})
 	go func() {
 		for {
@@ -221,5 +232,70 @@ func TestWarmAsOfReadiesTheBoardsAndKeepsThem(t *testing.T) {
 				t.Errorf("%s board as of %s from the kept snapshots (-cold +kept):\n%s", metric, at, diff)
 			}
 		}
+	}
+}
+
+// TestProgressMovesWithTheLogAndEveryConsumer: the figure the warm-up
+// watches grows when an event is appended, when the read models apply it
+// and when a policy's checkpoint moves, so that the warm-up waits for a
+// fresh data folder's policies to go through the log as well.
+func TestProgressMovesWithTheLogAndEveryConsumer(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir := t.TempDir()
+	if code, _, stderr := ledgerCLI(t, "demo", "--data", dir, "--members", "6", "--months", "1", "--seed", "3"); code != 0 {
+		t.Fatalf("demo: %s", stderr)
+	}
+	a, err := openApp(ctx, dataConfig{Dir: dir}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	policies, err := projections.NewPolicies(a.runner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	progress := a.progress(policies)
+	at := func(what string) uint64 {
+		t.Helper()
+		v, err := progress(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return v
+	}
+	start := at("start")
+	if again := at("again"); again != start {
+		t.Fatalf("progress moved from %d to %d with nothing happening", start, again)
+	}
+
+	head, _ := a.head.Head(ctx)
+	if err := a.runner.SavePolicyCheckpoint(ctx, policies[0].Name(), head); err != nil {
+		t.Fatal(err)
+	}
+	policyMoved := at("policy checkpoint")
+	if policyMoved <= start {
+		t.Fatalf("a policy's checkpoint moved to %s: progress %d -> %d", head, start, policyMoved)
+	}
+
+	go a.head.track(ctx, a.store)
+	if _, err := a.service.Execute(ctx, domain.FormTeam{TeamID: "t-progress", Name: "Progress", Department: "sales", Region: "North"},
+		domain.CommandMeta{CommandID: "progress-1", Actor: "tester"}); err != nil {
+		t.Fatal(err)
+	}
+	appended := policyMoved
+	for deadline := time.Now().Add(10 * time.Second); appended == policyMoved && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+		appended = at("append")
+	}
+	if appended <= policyMoved {
+		t.Fatalf("an event was appended: progress stayed at %d", appended)
+	}
+
+	if err := a.runner.CatchUp(ctx, a.store); err != nil {
+		t.Fatal(err)
+	}
+	if applied := at("read models"); applied <= appended {
+		t.Fatalf("the read models applied the new event: progress %d -> %d", appended, applied)
 	}
 }

@@ -40,3 +40,28 @@ func TestApplyMemoryLimit(t *testing.T) {
 		t.Fatalf("GOMEMLIMIT: %d, runtime %d", got, debug.SetMemoryLimit(-1))
 	}
 }
+
+// TestLeanMemoryLowersTheLimitWhileItRuns: a round of background work runs
+// under leanShare of the limit in force, which is put back afterwards; with
+// no limit there is nothing to lower.
+func TestLeanMemoryLowersTheLimitWhileItRuns(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	debug.SetMemoryLimit(300 << 20)
+	restore := leanMemory()
+	if got := debug.SetMemoryLimit(-1); got != 200<<20 {
+		t.Errorf("limit during the round: %d MiB; want 200", got>>20)
+	}
+	restore()
+	if got := debug.SetMemoryLimit(-1); got != 300<<20 {
+		t.Errorf("limit after the round: %d MiB; want 300", got>>20)
+	}
+	debug.SetMemoryLimit(math.MaxInt64)
+	restore = leanMemory()
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Errorf("no limit: %d during the round", got)
+	}
+	restore()
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Errorf("no limit: %d after the round", got)
+	}
+}

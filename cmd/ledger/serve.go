@@ -88,7 +88,7 @@ finish and the projections checkpoint.`)
 	fs.IntVar(&c.asOf.cache, "asof-cache", projections.DefaultAsOfCache, "as_of queries: read-model databases kept for recent times")
 	fs.IntVar(&c.asOf.snapshotEvery, "asof-snapshot-every", projections.DefaultSnapshotEvery, "as_of queries: events between snapshots (smaller: faster, more disk)")
 	fs.IntVar(&c.asOf.snapshots, "asof-snapshots", projections.DefaultMaxSnapshots, "as_of queries: snapshots kept of each kind of query, spread over the log (each is a copy of the read models it needs, kept in DATA/asof across restarts)")
-	fs.StringVar(&c.asOf.warm, "asof-warm", "", "as_of queries: periods whose boards (every metric) are snapshotted ahead in the background whenever no event has been appended for 10 s, first and then each time the log has grown by --asof-snapshot-every, so that even their first as_of request replays only a short tail: comma-separated periods (2026, 2026-Q4), "+warmThisYear+" or "+warmLastYear+" (e.g. "+warmThisYear+","+warmLastYear+"); costs memory while it runs (README); empty: none")
+	fs.StringVar(&c.asOf.warm, "asof-warm", defaultWarm, "as_of queries: periods whose boards (every metric) are snapshotted ahead in the background, once the server has been quiet for 10 s (no event appended, read models and policies caught up) and again each time the log has grown by --asof-snapshot-every, so that even their first as_of request replays only a short tail: comma-separated periods (2026, 2026-Q4, 2026-11, 2026-W47) or "+warmThisYear+", "+warmQuarter+", "+warmMonth+", "+warmWeek+" (the current one), "+warmLastYear+"; none: no warm-up (README, \"as_of\")")
 	fs.Int64Var(&c.asOf.snapshotMiB, "asof-snapshot-mib", projections.DefaultMaxSnapshotBytes>>20, "as_of queries: disk the snapshots may take in all, in MiB (past it, those of the queries asked least recently go)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -195,6 +195,33 @@ func openApp(ctx context.Context, dc dataConfig, logger *slog.Logger) (a *app, e
 	return a, nil
 }
 
+// progress is the figure the as-of warm-up watches to know the server is
+// at rest: the head of the log plus the checkpoint of every read model and
+// policy. It grows while events are appended and while any of them catches
+// up (on a fresh data folder the policies go through the whole log once the
+// read models have), and stays still once all of them have nothing to do,
+// or are stuck.
+func (a *app) progress(policies []projections.Policy) func(context.Context) (uint64, error) {
+	return func(ctx context.Context) (uint64, error) {
+		h, err := a.head.Head(ctx)
+		if err != nil {
+			return 0, err
+		}
+		sum := h.Commit
+		for _, s := range a.runner.Positions() {
+			sum += s.Position.Commit
+		}
+		for _, p := range policies {
+			pos, err := a.runner.PolicyCheckpoint(ctx, p.Name())
+			if err != nil {
+				return 0, err
+			}
+			sum += pos.Commit
+		}
+		return sum, nil
+	}
+}
+
 func (a *app) Close() {
 	if a == nil {
 		return
@@ -273,7 +300,7 @@ func (a *app) serve(ctx context.Context, c serveConfig, logger *slog.Logger) err
 		// size: give it back now rather than hold it until the heap grows.
 		debug.FreeOSMemory()
 		periods, _ := parseWarm(c.asOf.warm) // checked by Validate
-		warmAsOf(runCtx, asOf, periods, warmQuiet, a.head.Head, time.Now, logger)
+		warmAsOf(runCtx, asOf, periods, warmQuiet, a.progress(policies), time.Now, logger)
 	}()
 	defer func() { stopRun(); <-indexDone }()
 	api, err := httpapi.New(httpapi.Config{
