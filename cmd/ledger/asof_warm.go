@@ -88,8 +88,8 @@ func warmPeriods(periods []string, now time.Time) []string {
 //
 // It warms only while the server is quiet, when progress (a figure that
 // grows while the server works: see app.progress) has not moved for a whole
-// interval: first, then again each time
-// the log has grown by a snapshot interval since, until ctx ends. An as_of
+// interval: first, then again each time the log has grown by a snapshot
+// interval since, until ctx ends. Each round runs lean (leanMemory). An as_of
 // request stops it (projections.AsOf.Prepare gives way); it goes on from
 // the snapshots taken once the server is quiet again. A server whose
 // snapshots are kept warms only the events appended since.

@@ -85,8 +85,8 @@ func applyMemoryLimit(flagSet bool, v byteSize, goMemLimit string, def int64) in
 
 // leanShare is the part of the memory limit in force that background work
 // (the as-of warm-up) runs under: the collector works harder for it, so that
-// the server's resident memory stays well under issue 4's 300 MB while a
-// year's boards are built ahead.
+// building a year's boards ahead adds as little as it can to the server's
+// resident memory (BENCHMARKS.md, eleventh session).
 const leanShare = 2.0 / 3
 
 // leanMemory readies the process for a round of background work: it hands
