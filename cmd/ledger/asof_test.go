@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"perfledger/domain"
 	"perfledger/projections"
@@ -139,5 +140,36 @@ func TestAsOfFilesKeepSnapshotsAcrossStarts(t *testing.T) {
 	got[0].Release()
 	if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) != 0 {
 		t.Errorf("released, the kept snapshot leaves %v", left)
+	}
+}
+
+// TestAsOfDatabasesCloseIdleConnections: an as-of database left unread (a
+// kept snapshot waiting for a build to start from it) gives its connection
+// and the memory it holds back, and opens one again when read.
+func TestAsOfDatabasesCloseIdleConnections(t *testing.T) {
+	ctx := context.Background()
+	files, err := openAsOfFiles(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, release, err := files.open(ctx, files.newPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if _, err := db.ExecContext(ctx, "CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (7)"); err != nil {
+		t.Fatal(err)
+	}
+	if n := db.Stats().OpenConnections; n == 0 {
+		t.Fatal("no connection open after a write")
+	}
+	for deadline := time.Now().Add(asOfIdle + 10*time.Second); db.Stats().OpenConnections > 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still open %s after the last use", db.Stats().OpenConnections, asOfIdle+10*time.Second)
+		}
+	}
+	var x int
+	if err := db.QueryRowContext(ctx, "SELECT x FROM t").Scan(&x); err != nil || x != 7 {
+		t.Fatalf("read after the connection closed: %d, %v", x, err)
 	}
 }
