@@ -255,12 +255,17 @@ func keep[T ~string | ~[]byte](bc *boardContribs, raw T) uint32 {
 // hash is the hash of a member's source id (kind and raw id as splitSource
 // returns them); hashRow the same of a row's.
 func (bc *boardContribs) hash(member int32, kind uint8, raw string) uint64 {
-	return maphash.String(bc.seed, raw) ^ (uint64(member)<<8|uint64(kind))*0x9e3779b97f4a7c15
+	return mixSource(maphash.String(bc.seed, raw), member, kind)
 }
 
 func (bc *boardContribs) hashRow(c *boardContrib) uint64 {
 	// maphash.Bytes and maphash.String agree on equal contents.
-	return maphash.Bytes(bc.seed, bc.rawSource(c)) ^ (uint64(c.member)<<8|uint64(c.flags&(contribActivity|contribSale)))*0x9e3779b97f4a7c15
+	return mixSource(maphash.Bytes(bc.seed, bc.rawSource(c)), c.member, c.flags&(contribActivity|contribSale))
+}
+
+// mixSource mixes the member and kind of a source id into its raw id's hash.
+func mixSource(h uint64, member int32, kind uint8) uint64 {
+	return h ^ (uint64(member)<<8|uint64(kind))*0x9e3779b97f4a7c15
 }
 
 // find calls f with each row of a member's source id (any week) until f
@@ -460,8 +465,7 @@ func (bc *boardContribs) lookupRaw(member int32, kind uint8, raw []byte, week ui
 	}
 	mask := uint64(len(bc.slots) - 1)
 	// maphash.Bytes and maphash.String agree on equal contents: this is hash.
-	h := maphash.Bytes(bc.seed, raw) ^ (uint64(member)<<8|uint64(kind))*0x9e3779b97f4a7c15
-	for j := h & mask; bc.slots[j] != 0; j = (j + 1) & mask {
+	for j := mixSource(maphash.Bytes(bc.seed, raw), member, kind) & mask; bc.slots[j] != 0; j = (j + 1) & mask {
 		i := bc.slots[j] - 1
 		if c := bc.row(i); c.week == week && c.member == member && c.flags&(contribActivity|contribSale) == kind &&
 			bytes.Equal(bc.rawSource(c), raw) {
