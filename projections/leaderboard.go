@@ -178,6 +178,19 @@ func (l *Leaderboard) Setup(ctx context.Context, tx *sql.Tx) error {
 
 type memberPeriod struct{ member, period string }
 
+// byPeriod returns the keys of m ordered by period, then member: the order
+// of the leaderboard's totals rows of one metric.
+func byPeriod(m map[memberPeriod]struct{}) []memberPeriod {
+	out := make([]memberPeriod, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(a, b memberPeriod) int {
+		return cmp.Or(strings.Compare(a.period, b.period), strings.Compare(a.member, b.member))
+	})
+	return out
+}
+
 // lbBatch is the state of one Apply: coalesced deltas and what must be
 // recomputed at the end of the batch.
 type lbBatch struct {
@@ -829,7 +842,8 @@ func (b *lbBatch) flush(ctx context.Context) error {
 	// per chunk instead of one per row.
 	args := make([]any, 0, upsertChunk*9)
 	n := 0
-	for _, r := range b.acc.rows {
+	for _, i := range b.acc.sorted() {
+		r := &b.acc.rows[i]
 		metric, period, scope, scopeID, subject := b.acc.totKey(r.key)
 		args = append(args, metric, period, scope, scopeID, subject, r.value, r.value, int64(r.reached), r.name)
 		if n++; n == upsertChunk {
@@ -844,17 +858,19 @@ func (b *lbBatch) flush(ctx context.Context) error {
 			return err
 		}
 	}
-	for mp := range b.attain {
+	// In the order of the rows of totals (metric, period, subject): each
+	// pass then moves through its pages once instead of at random.
+	for _, mp := range byPeriod(b.attain) {
 		if err := b.memberAttainment(ctx, mp); err != nil {
 			return err
 		}
 	}
-	for mp := range b.teamAttain {
+	for _, mp := range byPeriod(b.teamAttain) {
 		if err := b.teamAttainment(ctx, mp); err != nil {
 			return err
 		}
 	}
-	for mp := range b.evals {
+	for _, mp := range byPeriod(b.evals) {
 		if err := b.evaluation(ctx, mp); err != nil {
 			return err
 		}

@@ -1,6 +1,8 @@
 package projections
 
 import (
+	"cmp"
+	"slices"
 	"time"
 
 	"perfledger/domain"
@@ -87,4 +89,31 @@ func (a *totalsAcc) add(k accKey, amount int64, pos uint64, name string) bool {
 // totKey returns the strings of a row's key.
 func (a *totalsAcc) totKey(k accKey) (metric, period, scope, scopeID, subject string) {
 	return a.names[k.metric], a.names[k.period], accScopes[k.scope], a.names[k.scopeID], a.names[k.subject]
+}
+
+// sorted returns the indexes of the rows in the order of the primary key of
+// totals (metric, period, subject, scope, scope id), so that writing them
+// moves through its pages once. The interned strings are ranked once, so
+// that sorting compares numbers; the scopes' numbers are already in the
+// order of their names.
+func (a *totalsAcc) sorted() []int32 {
+	order := make([]uint32, len(a.names))
+	for i := range order {
+		order[i] = uint32(i)
+	}
+	slices.SortFunc(order, func(x, y uint32) int { return cmp.Compare(a.names[x], a.names[y]) })
+	rank := make([]uint32, len(a.names))
+	for r, id := range order {
+		rank[id] = uint32(r)
+	}
+	out := make([]int32, len(a.rows))
+	for i := range out {
+		out[i] = int32(i)
+	}
+	slices.SortFunc(out, func(x, y int32) int {
+		p, q := a.rows[x].key, a.rows[y].key
+		return cmp.Or(cmp.Compare(rank[p.metric], rank[q.metric]), cmp.Compare(rank[p.period], rank[q.period]),
+			cmp.Compare(rank[p.subject], rank[q.subject]), cmp.Compare(p.scope, q.scope), cmp.Compare(rank[p.scopeID], rank[q.scopeID]))
+	})
+	return out
 }
