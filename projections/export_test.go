@@ -22,3 +22,12 @@ func SetMaxBoardContribs(n int32) (restore func()) {
 	maxBoardContribs = n
 	return func() { maxBoardContribs = old }
 }
+
+// SetContribWindow sets how many contributions a leaderboard batch holds
+// before it writes them (contribWindow) for a test, and returns the
+// function that restores it.
+func SetContribWindow(n int) (restore func()) {
+	old := contribWindow
+	contribWindow = n
+	return func() { contribWindow = old }
+}

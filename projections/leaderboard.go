@@ -208,8 +208,12 @@ type lbBatch struct {
 	// by period (the latest written wins).
 	targets map[string]map[string]int64
 	// pending are contributions not yet written to contrib; each is credited
-	// once written, if its source id was new (flushContribs).
-	pending []pendingContrib
+	// once written, if its source id was new (flushContribs). pendingAt
+	// finds a member's pending contribution by source id (-1: more than
+	// one), and debits are the voids to credit among them, in event order.
+	pending   []pendingContrib
+	pendingAt map[memberSource]int32
+	debits    []debit
 	// sums are the changes to sc_sums, written before the scores are
 	// recomputed (flushSums).
 	sums map[sumKey]*sumDelta
@@ -267,7 +271,34 @@ type pendingContrib struct {
 	pos                                   uint64
 	kind, currency                        string // for the scores: the source (activity kind or "sale") and currency
 	quantity                              int64  // for the scores: units, or minor units of a sale
+	week, month                           string // of at
+	voidedBy                              string // the void of it, while pending
 }
+
+// memberSource is a member's activity or sale ("activity:a1", "sale:s1").
+type memberSource struct{ member, source string }
+
+// debit is a void's credit of -amount, waiting for the contributions
+// pending before it (after: how many there were) to be credited first, so
+// that the totals see every change in event order. Its member's name and
+// team are those at the void.
+type debit struct {
+	after          int
+	metric, member string
+	name           string
+	team           teamInfo
+	at             time.Time
+	amount         int64
+	pos            uint64
+}
+
+// contribWindow is how many contributions a batch holds before it writes
+// them, in the order of sc_contrib's key: a window of the log then writes
+// each member's rows together, near the end of the member's range, instead
+// of one random page per contribution (the ids the API makes are random).
+// Voids of contributions still held are applied to them where they are.
+// A variable for tests.
+var contribWindow = 32768
 
 var periodKinds = []domain.PeriodKind{domain.PeriodWeek, domain.PeriodMonth, domain.PeriodQuarter, domain.PeriodYear}
 
@@ -299,7 +330,7 @@ func (l *Leaderboard) Begin(ctx context.Context, tx *sql.Tx) (Batch, error) {
 	org.settle()
 	b := &lbBatch{l: l, s: s, acc: newTotalsAcc(), attain: map[memberPeriod]struct{}{},
 		teamAttain: map[memberPeriod]struct{}{}, evals: map[memberPeriod]struct{}{}, scores: newScoreKeeper(book, org), book: book,
-		org: org, targets: map[string]map[string]int64{}, sums: map[sumKey]*sumDelta{}}
+		org: org, targets: map[string]map[string]int64{}, sums: map[sumKey]*sumDelta{}, pendingAt: map[memberSource]int32{}}
 	if l.board != "" {
 		if l.contribs == nil {
 			l.contribs = newBoardContribs()
@@ -541,63 +572,105 @@ func (b *lbBatch) contribute(ctx context.Context, e Envelope, c pendingContrib) 
 			return err
 		}
 	}
+	p := b.acc.periods(c.at) // periodKinds: the week, then the month
+	c.week, c.month = b.acc.names[p[0]], b.acc.names[p[1]]
+	k := memberSource{c.member, c.source}
+	if _, twice := b.pendingAt[k]; twice {
+		b.pendingAt[k] = -1
+	} else {
+		b.pendingAt[k] = int32(len(b.pending))
+	}
 	b.pending = append(b.pending, c)
-	if len(b.pending) == rowChunk {
+	if len(b.pending) >= contribWindow {
 		return b.flushContribs(ctx)
 	}
 	return nil
 }
 
-// flushContribs writes the pending contributions in multi-row statements
-// and credits those whose source id was new (an activity or sale id already
-// counted is ignored), in their order. When every row was new (the domain
+// flushContribs writes the pending contributions in the order of
+// sc_contrib's key, in multi-row statements, then credits those whose
+// source id was new (an activity or sale id already counted is ignored) and
+// the voids among them, in event order. When every row was new (the domain
 // refuses a member's id twice) nothing is read back. Whatever reads
-// sc_contrib, or credits, flushes first, so credits happen in event order.
+// sc_contrib flushes first.
 func (b *lbBatch) flushContribs(ctx context.Context) error {
 	if len(b.pending) == 0 {
+		b.creditDebits(0)
 		return nil
 	}
-	args := make([]any, 0, 13*len(b.pending))
-	weeks := make([]string, len(b.pending))
-	months := make([]string, len(b.pending))
-	for i, c := range b.pending {
-		p := b.acc.periods(c.at) // periodKinds: the week, then the month
-		weeks[i], months[i] = b.acc.names[p[0]], b.acc.names[p[1]]
-		args = append(args, c.source, c.member, weeks[i], months[i],
-			c.kind, c.currency, c.quantity, c.eventID, c.metric, c.ti.ID, fmtTime(c.at), fmtDay(c.at), c.amount)
+	order := make([]int32, len(b.pending))
+	for i := range order {
+		order[i] = int32(i)
 	}
-	st, err := b.s.get(ctx, valuesSQL(`INSERT OR IGNORE INTO {p}sc_contrib (source_id, member_id, week, month, source, currency,
-		amount, event_id, metric, team_id, occurred_at, day, points) VALUES `, 13, len(b.pending), ""))
-	if err != nil {
-		return err
+	// Stable: of two rows with one key, the first in event order is kept.
+	slices.SortStableFunc(order, func(x, y int32) int {
+		p, q := &b.pending[x], &b.pending[y]
+		return cmp.Or(strings.Compare(p.member, q.member), strings.Compare(p.week, q.week), strings.Compare(p.source, q.source))
+	})
+	const cols = 14
+	args := make([]any, 0, cols*rowChunk)
+	inserted := int64(0)
+	for len(order) > 0 {
+		n := min(len(order), rowChunk)
+		args = args[:0]
+		for _, i := range order[:n] {
+			c := &b.pending[i]
+			args = append(args, c.source, c.member, c.week, c.month, c.kind, c.currency, c.quantity, c.eventID, c.voidedBy,
+				c.metric, c.ti.ID, fmtTime(c.at), fmtDay(c.at), c.amount)
+		}
+		order = order[n:]
+		st, err := b.s.get(ctx, valuesSQL(`INSERT OR IGNORE INTO {p}sc_contrib (source_id, member_id, week, month, source, currency,
+		amount, event_id, voided_by, metric, team_id, occurred_at, day, points) VALUES `, cols, n, ""))
+		if err != nil {
+			return err
+		}
+		res, err := st.ExecContext(ctx, args...)
+		if err != nil {
+			return fmt.Errorf("insert contributions: %w", err)
+		}
+		k, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		inserted += k
 	}
-	res, err := st.ExecContext(ctx, args...)
-	if err != nil {
-		return fmt.Errorf("insert contributions: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	for i, c := range b.pending {
-		if int(n) < len(b.pending) { // an id already counted (a log the domain did not write): rare
+	for i := range b.pending {
+		c := &b.pending[i]
+		b.creditDebits(i)
+		if inserted < int64(len(b.pending)) { // an id already counted (a log the domain did not write): rare
 			var first string
 			if _, err := b.s.row(ctx, `SELECT event_id FROM {p}sc_contrib WHERE member_id = ? AND week = ? AND source_id = ?`,
-				[]any{c.member, weeks[i], c.source}, &first); err != nil {
+				[]any{c.member, c.week, c.source}, &first); err != nil {
 				return err
 			}
 			if first != c.eventID {
 				continue // the row holds an earlier event's contribution
 			}
 		}
-		b.addSum(sumKey{c.member, weeks[i], months[i], c.kind, c.currency}, c.quantity, 1)
+		b.addSum(sumKey{c.member, c.week, c.month, c.kind, c.currency}, c.quantity, 1)
 		if c.metric != "" {
 			b.credit(c.metric, c.member, c.name, c.ti, c.at, c.amount, c.pos)
 		}
 	}
+	b.creditDebits(len(b.pending))
 	clear(b.pending)
 	b.pending = b.pending[:0]
+	clear(b.pendingAt)
 	return nil
+}
+
+// creditDebits credits the debits queued when at most n contributions
+// were pending.
+func (b *lbBatch) creditDebits(n int) {
+	k := 0
+	for ; k < len(b.debits) && b.debits[k].after <= n; k++ {
+		d := &b.debits[k]
+		b.credit(d.metric, d.member, d.name, d.team, d.at, -d.amount, d.pos)
+	}
+	b.debits = b.debits[k:]
+	if len(b.debits) == 0 {
+		b.debits = nil
+	}
 }
 
 func (b *lbBatch) credit(metric, memberID, name string, ti teamInfo, at time.Time, amount int64, pos uint64) {
@@ -652,8 +725,38 @@ func (b *lbBatch) void(ctx context.Context, e Envelope, memberID, sourceID strin
 		}
 		return b.recreditOne(ctx, metric, memberID, b.mem.str(c.team), "", c.time(), c.points, e.Position.Commit)
 	}
-	if err := b.flushContribs(ctx); err != nil {
-		return err
+	if i, held := b.pendingAt[memberSource{memberID, sourceID}]; held {
+		c := (*pendingContrib)(nil)
+		if i >= 0 {
+			c = &b.pending[i]
+			// The latest week's row is the one voided: one written already
+			// in the held one's week or later (a log the domain did not
+			// write) is found in sc_contrib.
+			later, err := b.s.row(ctx, `SELECT 1 FROM {p}sc_contrib WHERE member_id = ? AND week >= ? AND source_id = ? LIMIT 1`,
+				[]any{memberID, c.week, sourceID}, new(int))
+			if err != nil {
+				return err
+			}
+			if later {
+				c = nil
+			}
+		}
+		if c == nil { // more than one: as if written already
+			if err := b.flushContribs(ctx); err != nil {
+				return err
+			}
+		} else {
+			if c.voidedBy != "" {
+				return nil
+			}
+			c.voidedBy = e.ID
+			b.scores.voided(memberID, c.week, c.month)
+			b.addSum(sumKey{memberID, c.week, c.month, c.kind, c.currency}, -c.quantity, -1)
+			if c.metric == "" {
+				return nil
+			}
+			return b.queueDebit(ctx, c.metric, memberID, c.ti.ID, c.at, c.amount, e.Position.Commit)
+		}
 	}
 	var metric, teamID, occurred, voidedBy, month, source, currency string
 	var points, amount int64
@@ -671,7 +774,29 @@ func (b *lbBatch) void(ctx context.Context, e Envelope, memberID, sourceID strin
 	if metric == "" {
 		return nil
 	}
-	return b.recreditOne(ctx, metric, memberID, teamID, "", parseTime(occurred), points, e.Position.Commit)
+	return b.queueDebit(ctx, metric, memberID, teamID, parseTime(occurred), points, e.Position.Commit)
+}
+
+// queueDebit queues a void's debit of amount from a member's contribution
+// credited to team teamID ("" for none), with the member's name and the
+// team as they are now; flushContribs credits it after the contributions
+// pending now.
+func (b *lbBatch) queueDebit(ctx context.Context, metric, memberID, teamID string, at time.Time, amount int64, pos uint64) error {
+	m, err := b.org.member(ctx, b.s, memberID)
+	if err != nil {
+		return err
+	}
+	d := debit{after: len(b.pending), metric: metric, member: memberID, name: m.Name, at: at, amount: amount, pos: pos}
+	if d.name == "" {
+		d.name = memberID
+	}
+	if teamID != "" {
+		if d.team, err = team(ctx, b.s, teamID); err != nil {
+			return err
+		}
+	}
+	b.debits = append(b.debits, d)
+	return nil
 }
 
 // findContrib scans cols of a member's contribution by source id into dest
