@@ -33,8 +33,8 @@ var (
 	demoOnly       = flag.Bool("demo.only", false, "BenchmarkRebuildAll only generates (and caches) its demo log")
 	demoEvents     = flag.Int("demo.events", 0, "BenchmarkRebuildAll replays only the first that many events of its demo log (0: all)")
 	rebuildDump    = flag.String("rebuild.dump", "", "BenchmarkRebuildAll writes every table of the rebuilt database, sorted, to this file")
-	rebuildPragmas = flag.String("rebuild.pragmas", "busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-4096)&_pragma=temp_store(MEMORY)",
-		"pragmas of the read-model database of BenchmarkRebuildAll (the _pragma values of its DSN, joined by &_pragma=; by default those of the server, with its 4 MiB cache, sqlite.DerivedCacheMiB)")
+	rebuildPragmas = flag.String("rebuild.pragmas", "busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-4096)&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(8192)",
+		"pragmas of the read-model database of BenchmarkRebuildAll (the _pragma values of its DSN, joined by &_pragma=; by default those of sqlite.OpenDerivedDB, the server's: its 4 MiB cache, sqlite.DerivedCacheMiB, and its checkpoint every 8,192 pages, sqlite.DerivedCheckpointPages)")
 	rebuildOnly  = flag.String("rebuild.only", "", "comma-separated read models BenchmarkRebuildAll rebuilds (empty: all)")
 	rebuildBatch = flag.Int("rebuild.batch", 0, "events per transaction in BenchmarkRebuildAll (0: the runner's default)")
 )
