@@ -741,7 +741,7 @@ func (b *lbBatch) void(ctx context.Context, e Envelope, memberID, sourceID strin
 				c = nil
 			}
 		}
-		if c == nil { // more than one: as if written already
+		if c == nil { // more than one, or one written in a later week: write them and look in sc_contrib
 			if err := b.flushContribs(ctx); err != nil {
 				return err
 			}
