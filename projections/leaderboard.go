@@ -217,6 +217,8 @@ type lbBatch struct {
 	// sums are the changes to sc_sums, written before the scores are
 	// recomputed (flushSums).
 	sums map[sumKey]*sumDelta
+	// scored are the scores recomputed at the batch's end, for writeScores.
+	scored []scoreRow
 	// mem, in a board leaderboard, holds the contributions instead of
 	// sc_contrib; memAt is the chunk of its journal it reflected at Begin.
 	mem   *boardContribs
@@ -1006,7 +1008,7 @@ func (b *lbBatch) flush(ctx context.Context) error {
 	if err := b.flushSums(ctx); err != nil {
 		return err
 	}
-	return b.scores.recompute(ctx, b.s, scoreHooks{
+	if err := b.scores.recompute(ctx, b.s, scoreHooks{
 		week: func(memberID, week string, w *ScorecardWeek, reached int64) error {
 			if w == nil {
 				return b.scoreRows(ctx, MetricWeeklyScore, memberID, week, 0, 0, reached, false)
@@ -1023,18 +1025,21 @@ func (b *lbBatch) flush(ctx context.Context) error {
 			}
 			return b.scoreRows(ctx, MetricMonthlyScore, memberID, month, *m.Evaluation, o, reached, true)
 		},
-	})
+	}); err != nil {
+		return err
+	}
+	return b.writeScores(ctx)
 }
 
 // scoreRows replaces a member's rows of a score metric for one week or
-// month: credited to the team they were in on the period's last day; raw
-// (the first tie-breaker) is Q for a week and O for a month.
-// reached (the next tie-breaker) is the position of the last event that
-// touched the period, whatever the batching.
+// month (written by writeScores): credited to the team they were in on the
+// period's last day; raw (the first tie-breaker) is Q for a week and O for
+// a month. reached (the next tie-breaker) is the position of the last event
+// that touched the period, whatever the batching.
 func (b *lbBatch) scoreRows(ctx context.Context, metric, memberID, period string, value, raw domain.Fixed, reached int64, present bool) error {
-	if err := b.s.exec(ctx, `DELETE FROM {p}totals WHERE subject_id = ? AND metric = ? AND period = ?`,
-		memberID, metric, period); err != nil || !present {
-		return err
+	b.scored = append(b.scored, scoreRow{metric: metric, period: period, member: memberID})
+	if !present {
+		return nil
 	}
 	per, err := domain.ParsePeriod(period)
 	if err != nil {
@@ -1044,23 +1049,68 @@ func (b *lbBatch) scoreRows(ctx context.Context, metric, memberID, period string
 	if err != nil {
 		return err
 	}
-	name := m.Name
-	if name == "" {
-		name = memberID
+	r := &b.scored[len(b.scored)-1]
+	r.present, r.value, r.raw, r.reached, r.name = true, int64(value), int64(raw), reached, m.Name
+	if r.name == "" {
+		r.name = memberID
 	}
-	ti, err := b.org.teamAt(ctx, b.s, memberID, per.End().AddDate(0, 0, -1))
-	if err != nil {
-		return err
+	r.team, err = b.org.teamAt(ctx, b.s, memberID, per.End().AddDate(0, 0, -1))
+	return err
+}
+
+// scoreRow is a member's score of a week or month, for the rows of totals
+// of every scope (the company's, and those of the team the member was in).
+type scoreRow struct {
+	metric, period, member string
+	present                bool // else the rows go
+	value, raw, reached    int64
+	name                   string
+	team                   teamInfo
+}
+
+// writeScores replaces the rows of the scores that scoreRows recorded, in
+// the order of totals' key: the old rows of a metric and period go in one
+// statement for up to rowChunk members, then the new rows are inserted in
+// multi-row statements.
+func (b *lbBatch) writeScores(ctx context.Context) error {
+	rows := b.scored
+	b.scored = nil
+	slices.SortFunc(rows, func(x, y scoreRow) int {
+		return cmp.Or(strings.Compare(x.metric, y.metric), strings.Compare(x.period, y.period), strings.Compare(x.member, y.member))
+	})
+	args := make([]any, 0, 2+rowChunk)
+	for i, r := range rows {
+		if len(args) == 0 {
+			args = append(args, r.metric, r.period)
+		}
+		args = append(args, r.member)
+		if last := i == len(rows)-1; last || len(args) == 2+rowChunk || rows[i+1].metric != r.metric || rows[i+1].period != r.period {
+			if err := b.s.exec(ctx, `DELETE FROM {p}totals WHERE metric = ? AND period = ? AND subject_id IN (?`+
+				strings.Repeat(", ?", len(args)-3)+`)`, args...); err != nil {
+				return err
+			}
+			args = args[:0]
+		}
 	}
-	scopes := [][2]string{{ScopeCompany, ""}}
-	if ti.ID != "" {
-		scopes = append(scopes, [2]string{ScopeDepartment, ti.Department}, [2]string{ScopeRegion, ti.Region}, [2]string{ScopeTeam, ti.ID})
+	ins := rowBuffer{head: totalsInsert, cols: 9}
+	for _, r := range rows {
+		if !r.present {
+			continue
+		}
+		// The scopes in the order of their names, as totals' key has them.
+		if err := ins.add(ctx, b.s, r.metric, r.period, ScopeCompany, "", r.member, r.value, r.raw, r.reached, r.name); err != nil {
+			return err
+		}
+		if r.team.ID == "" {
+			continue
+		}
+		for _, sc := range [][2]string{{ScopeDepartment, r.team.Department}, {ScopeRegion, r.team.Region}, {ScopeTeam, r.team.ID}} {
+			if err := ins.add(ctx, b.s, r.metric, r.period, sc[0], sc[1], r.member, r.value, r.raw, r.reached, r.name); err != nil {
+				return err
+			}
+		}
 	}
-	args := make([]any, 0, 9*len(scopes))
-	for _, sc := range scopes {
-		args = append(args, metric, period, sc[0], sc[1], memberID, int64(value), int64(raw), reached, name)
-	}
-	return b.s.exec(ctx, insertTotals(len(scopes)), args...)
+	return ins.flush(ctx, b.s)
 }
 
 const totalsInsert = `INSERT INTO {p}totals (metric, period, scope, scope_id, subject_id, value, raw, reached, name) VALUES `
