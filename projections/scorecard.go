@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"strings"
 	"time"
 
 	"perfledger/domain"
@@ -458,27 +460,27 @@ func (k *scoreKeeper) discard() {
 }
 
 func sortedKeys[V any](m map[memberPeriod]V) []memberPeriod {
+	return keysBy(m, func(a, b memberPeriod) int {
+		return cmp.Or(strings.Compare(a.member, b.member), strings.Compare(a.period, b.period))
+	})
+}
+
+// byPeriod returns the keys of m ordered by period, then member: the order
+// of the leaderboard's totals rows of one metric.
+func byPeriod[V any](m map[memberPeriod]V) []memberPeriod {
+	return keysBy(m, func(a, b memberPeriod) int {
+		return cmp.Or(strings.Compare(a.period, b.period), strings.Compare(a.member, b.member))
+	})
+}
+
+// keysBy returns the keys of m sorted by compare.
+func keysBy[V any](m map[memberPeriod]V, compare func(a, b memberPeriod) int) []memberPeriod {
 	out := make([]memberPeriod, 0, len(m))
 	for k := range m {
 		out = append(out, k)
 	}
-	slices.SortFunc(out, func(a, b memberPeriod) int {
-		if a.member != b.member {
-			return compareStrings(a.member, b.member)
-		}
-		return compareStrings(a.period, b.period)
-	})
+	slices.SortFunc(out, compare)
 	return out
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // scoringRole returns the role a member held on day t, falling back to a
