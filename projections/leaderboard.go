@@ -178,19 +178,6 @@ func (l *Leaderboard) Setup(ctx context.Context, tx *sql.Tx) error {
 
 type memberPeriod struct{ member, period string }
 
-// byPeriod returns the keys of m ordered by period, then member: the order
-// of the leaderboard's totals rows of one metric.
-func byPeriod(m map[memberPeriod]struct{}) []memberPeriod {
-	out := make([]memberPeriod, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.SortFunc(out, func(a, b memberPeriod) int {
-		return cmp.Or(strings.Compare(a.period, b.period), strings.Compare(a.member, b.member))
-	})
-	return out
-}
-
 // lbBatch is the state of one Apply: coalesced deltas and what must be
 // recomputed at the end of the batch.
 type lbBatch struct {
@@ -611,7 +598,10 @@ func (b *lbBatch) flushContribs(ctx context.Context) error {
 	})
 	const cols = 14
 	args := make([]any, 0, cols*rowChunk)
-	inserted := int64(0)
+	// doubt marks the rows of statements that ignored some row: which
+	// ones were new is read back (an id already counted: a log the domain
+	// did not write, rare).
+	var doubt []bool
 	for len(order) > 0 {
 		n := min(len(order), rowChunk)
 		args = args[:0]
@@ -620,6 +610,7 @@ func (b *lbBatch) flushContribs(ctx context.Context) error {
 			args = append(args, c.source, c.member, c.week, c.month, c.kind, c.currency, c.quantity, c.eventID, c.voidedBy,
 				c.metric, c.ti.ID, fmtTime(c.at), fmtDay(c.at), c.amount)
 		}
+		chunk := order[:n]
 		order = order[n:]
 		st, err := b.s.get(ctx, valuesSQL(`INSERT OR IGNORE INTO {p}sc_contrib (source_id, member_id, week, month, source, currency,
 		amount, event_id, voided_by, metric, team_id, occurred_at, day, points) VALUES `, cols, n, ""))
@@ -634,12 +625,19 @@ func (b *lbBatch) flushContribs(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		inserted += k
+		if k < int64(n) {
+			if doubt == nil {
+				doubt = make([]bool, len(b.pending))
+			}
+			for _, i := range chunk {
+				doubt[i] = true
+			}
+		}
 	}
 	for i := range b.pending {
 		c := &b.pending[i]
 		b.creditDebits(i)
-		if inserted < int64(len(b.pending)) { // an id already counted (a log the domain did not write): rare
+		if doubt != nil && doubt[i] {
 			var first string
 			if _, err := b.s.row(ctx, `SELECT event_id FROM {p}sc_contrib WHERE member_id = ? AND week = ? AND source_id = ?`,
 				[]any{c.member, c.week, c.source}, &first); err != nil {
