@@ -37,6 +37,7 @@ var (
 		"pragmas of the read-model database of BenchmarkRebuildAll (the _pragma values of its DSN, joined by &_pragma=; by default those of sqlite.OpenDerivedDB, the server's: its 4 MiB cache, sqlite.DerivedCacheMiB, and its checkpoint every 8,192 pages, sqlite.DerivedCheckpointPages)")
 	rebuildOnly  = flag.String("rebuild.only", "", "comma-separated read models BenchmarkRebuildAll rebuilds (empty: all)")
 	rebuildBatch = flag.Int("rebuild.batch", 0, "events per transaction in BenchmarkRebuildAll (0: the runner's default)")
+	rebuildApart = flag.String("rebuild.separate", "leaderboard", "comma-separated read models BenchmarkRebuildAll keeps in a database of their own, as `ledger` does (RunnerConfig.Separate; empty: none)")
 )
 
 // demoLogFile returns a JSON-lines file holding the log of `ledger demo`
@@ -193,12 +194,33 @@ func BenchmarkRebuildAll(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		dir := b.TempDir()
-		db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "readmodels.db")+
-			"?_pragma="+*rebuildPragmas)
-		if err != nil {
-			b.Fatal(err)
+		open := func(file string) *sql.DB {
+			db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, file)+"?_pragma="+*rebuildPragmas)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return db
 		}
-		r, err := projections.NewRunner(ctx, projections.RunnerConfig{DB: db, Projections: rebuildSet(b), BatchSize: *rebuildBatch})
+		db := open("readmodels.db")
+		cfg := projections.RunnerConfig{DB: db, Projections: rebuildSet(b), BatchSize: *rebuildBatch}
+		dbs := []*sql.DB{db} // the databases written
+		if *rebuildApart != "" {
+			cfg.Separate = map[string]*sql.DB{}
+			cfg.ReadDB = open("readmodels.db")
+			cfg.ReadDB.SetMaxOpenConns(1)
+			for _, name := range strings.Split(*rebuildApart, ",") {
+				file := "readmodels-" + name + ".db"
+				cfg.Separate[name] = open(file)
+				if err := cfg.Separate[name].Ping(); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := cfg.ReadDB.Exec(`ATTACH DATABASE ? AS ?`, "file:"+filepath.Join(dir, file), name); err != nil {
+					b.Fatal(err)
+				}
+				dbs = append(dbs, cfg.Separate[name])
+			}
+		}
+		r, err := projections.NewRunner(ctx, cfg)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -210,9 +232,13 @@ func BenchmarkRebuildAll(b *testing.B) {
 		b.StopTimer()
 		peak = max(peak, vmHWM())
 		if *rebuildDump != "" {
-			dumpTables(b, db, *rebuildDump)
+			dumpTables(b, dbs, *rebuildDump)
 		}
-		db.Close()
+		for _, db := range append(dbs, cfg.ReadDB) {
+			if db != nil {
+				db.Close()
+			}
+		}
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
@@ -237,14 +263,16 @@ func rebuildSet(tb testing.TB) []projections.Factory {
 	return out
 }
 
-// dumpTables writes every row of every table of db, one line each, sorted,
+// dumpTables writes every row of every table of dbs, one line each, sorted,
 // so that two builds of the read models can be compared with diff.
-func dumpTables(tb testing.TB, db *sql.DB, path string) {
+func dumpTables(tb testing.TB, dbs []*sql.DB, path string) {
 	tb.Helper()
 	var lines []string
-	for table, rows := range projectionstest.Tables(tb, db, "") {
-		for _, r := range rows {
-			lines = append(lines, table+"\t"+r)
+	for _, db := range dbs {
+		for table, rows := range projectionstest.Tables(tb, db, "") {
+			for _, r := range rows {
+				lines = append(lines, table+"\t"+r)
+			}
 		}
 	}
 	slices.Sort(lines)

@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"perfledger/domain"
 )
@@ -12,7 +13,8 @@ import (
 // from its start, while the serving instances keep answering queries and
 // following the live flow. Once the fresh instances have caught up with the
 // end of the log, Rebuild holds their projections' live writes for a moment,
-// applies the last events, and swaps in one transaction: the current prefix
+// applies the last events, and swaps in one transaction (per database, see
+// RunnerConfig.Separate): the current prefix
 // in projection_current moves to the fresh instance and the old instance's
 // tables and checkpoint are dropped. Queries that started before the swap
 // finish on the old tables (SQLite readers keep their snapshot).
@@ -78,8 +80,8 @@ func (r *Runner) newInstance(ctx context.Context, p *projection) (*instance, err
 	gen := p.cur.generation + 1
 	r.mu.Unlock()
 	proj := p.factory(prefixFor(p.name, gen))
-	in := &instance{proj: proj, prefix: prefixFor(p.name, gen), version: proj.Version(), generation: gen}
-	tx, err := r.beginWrite(ctx)
+	in := &instance{proj: proj, prefix: prefixFor(p.name, gen), version: proj.Version(), generation: gen, file: p.file}
+	tx, err := r.beginWrite(ctx, p.file)
 	if err != nil {
 		return nil, fmt.Errorf("projections: rebuild %s: begin: %w", p.name, err)
 	}
@@ -100,15 +102,39 @@ func (r *Runner) newInstance(ctx context.Context, p *projection) (*instance, err
 }
 
 // swap makes fresh[i] the serving instance of ps[i], for all i in one
-// transaction, and drops the old instances. The caller holds the
-// projections' apply locks.
+// transaction per database, and drops the old instances. The caller holds
+// the projections' apply locks.
 func (r *Runner) swap(ctx context.Context, ps []*projection, fresh []*instance) error {
-	tx, err := r.beginWrite(ctx)
+	for _, f := range r.files {
+		if err := r.swapIn(ctx, f, ps, fresh); err != nil {
+			return err
+		}
+	}
+	r.mu.Lock()
+	for i, p := range ps {
+		p.cur = fresh[i]
+		p.stuck, p.lastErr = false, nil
+	}
+	close(r.changed)
+	r.changed = make(chan struct{})
+	r.mu.Unlock()
+	return nil
+}
+
+// swapIn is swap for the projections of database f.
+func (r *Runner) swapIn(ctx context.Context, f *dbFile, ps []*projection, fresh []*instance) error {
+	if !slices.ContainsFunc(ps, func(p *projection) bool { return p.file == f }) {
+		return nil
+	}
+	tx, err := r.beginWrite(ctx, f)
 	if err != nil {
 		return fmt.Errorf("projections: rebuild swap: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
 	for i, p := range ps {
+		if p.file != f {
+			continue
+		}
 		in := fresh[i]
 		if _, err := tx.ExecContext(ctx,
 			`UPDATE projection_current SET prefix = ?, version = ?, generation = ? WHERE name = ?`,
@@ -122,14 +148,6 @@ func (r *Runner) swap(ctx context.Context, ps []*projection, fresh []*instance) 
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("projections: rebuild swap: commit: %w", err)
 	}
-	r.mu.Lock()
-	for i, p := range ps {
-		p.cur = fresh[i]
-		p.stuck, p.lastErr = false, nil
-	}
-	close(r.changed)
-	r.changed = make(chan struct{})
-	r.mu.Unlock()
 	return nil
 }
 
@@ -137,22 +155,30 @@ func (r *Runner) swap(ctx context.Context, ps []*projection, fresh []*instance) 
 // cannot drop now goes at the next start.
 func (r *Runner) discard(ps []*projection, fresh []*instance) {
 	ctx := context.Background()
-	tx, err := r.beginWrite(ctx)
+	for _, f := range r.files {
+		if err := r.discardIn(ctx, f, ps, fresh); err != nil {
+			r.log.Warn("rebuild: cannot drop the fresh tables now", "error", err)
+		}
+	}
+}
+
+// discardIn is discard for the instances of database f.
+func (r *Runner) discardIn(ctx context.Context, f *dbFile, ps []*projection, fresh []*instance) error {
+	if !slices.ContainsFunc(fresh, func(in *instance) bool { return in != nil && in.file == f }) {
+		return nil
+	}
+	tx, err := r.beginWrite(ctx, f)
 	if err != nil {
-		r.log.Warn("rebuild: cannot drop the fresh tables now", "error", err)
-		return
+		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
 	for i, in := range fresh {
-		if in == nil {
+		if in == nil || in.file != f {
 			continue
 		}
 		if err := dropInstance(ctx, tx.Tx, ps[i].name, in.prefix); err != nil {
-			r.log.Warn("rebuild: cannot drop the fresh tables now", "error", err)
-			return
+			return err
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		r.log.Warn("rebuild: cannot drop the fresh tables now", "error", err)
-	}
+	return tx.Commit()
 }

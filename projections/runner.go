@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"maps"
 	"runtime"
 	"slices"
 	"strconv"
@@ -87,6 +88,15 @@ type RunnerConfig struct {
 	BatchSize int
 	// Logger receives rebuild and failure reports; nil means slog.Default().
 	Logger *slog.Logger
+	// Separate gives projections a database of their own (by name: the pool
+	// that writes it). Such a projection's tables, instances and checkpoints
+	// live there instead of in DB, and it is written on its own connection,
+	// so that a replay applies it on one core while the others are applied
+	// on another. ReadDB must then see every database under one connection
+	// (SQLite's ATTACH): queries name tables without their database.
+	// Instances of such a projection left in DB (it lived there before) are
+	// dropped at start.
+	Separate map[string]*sql.DB
 }
 
 // Validate reports a configuration that cannot work.
@@ -108,7 +118,28 @@ func (c RunnerConfig) Validate() error {
 		}
 		seen[n] = true
 	}
+	if len(c.Separate) > 0 && c.ReadDB == nil {
+		return errors.New("projections: runner config: Separate needs a ReadDB that attaches every database")
+	}
+	pools := map[*sql.DB]bool{c.DB: true}
+	for n, db := range c.Separate {
+		if !seen[n] {
+			return fmt.Errorf("projections: runner config: Separate names %q, which is not among the projections", n)
+		}
+		if db == nil || pools[db] {
+			return fmt.Errorf("projections: runner config: the database of %q is nil or another projection's", n)
+		}
+		pools[db] = true
+	}
 	return nil
+}
+
+// dbFile is a database the runner writes: RunnerConfig.DB or one of
+// RunnerConfig.Separate.
+type dbFile struct {
+	db *sql.DB
+	// wmu serialises the runner's write transactions on db (see beginWrite).
+	wmu sync.Mutex
 }
 
 // instance is one set of tables of a projection, with its checkpoint.
@@ -117,6 +148,7 @@ type instance struct {
 	prefix     string
 	version    int
 	generation int
+	file       *dbFile         // the database of its tables and checkpoint
 	pos        domain.Position // committed checkpoint; guarded by Runner.mu
 }
 
@@ -130,6 +162,8 @@ type projection struct {
 	// apply serialises every write to the serving instance (live batches,
 	// catch-up, the swap of a rebuild).
 	apply sync.Mutex
+	// file is the database of its instances.
+	file *dbFile
 
 	// Guarded by Runner.mu.
 	cur     *instance
@@ -142,7 +176,8 @@ type projection struct {
 // transactions with its checkpoint, and rebuilds them. It is safe for
 // concurrent use; batches of one projection are applied one at a time.
 type Runner struct {
-	db        *sql.DB
+	main      *dbFile   // RunnerConfig.DB: every projection not Separate, the policies' checkpoints
+	files     []*dbFile // main, then the Separate databases in the order of their projections' names
 	readDB    *sql.DB
 	decode    func(domain.Event) (domain.Payload, error)
 	batchSize int
@@ -155,8 +190,6 @@ type Runner struct {
 
 	// rebuild serialises rebuilds.
 	rebuild sync.Mutex
-	// wmu serialises the runner's write transactions (see beginWrite).
-	wmu sync.Mutex
 
 	cache *payloadCache
 
@@ -175,7 +208,7 @@ func NewRunner(ctx context.Context, cfg RunnerConfig) (*Runner, error) {
 		return nil, err
 	}
 	r := &Runner{
-		db:        cfg.DB,
+		main:      &dbFile{db: cfg.DB},
 		readDB:    cfg.ReadDB,
 		decode:    cfg.Decode,
 		batchSize: cfg.BatchSize,
@@ -185,7 +218,7 @@ func NewRunner(ctx context.Context, cfg RunnerConfig) (*Runner, error) {
 		cache:     newPayloadCache(payloadCacheSlots),
 	}
 	if r.readDB == nil {
-		r.readDB = r.db
+		r.readDB = cfg.DB
 	}
 	if r.decode == nil {
 		r.decode = decodePayload
@@ -196,12 +229,26 @@ func NewRunner(ctx context.Context, cfg RunnerConfig) (*Runner, error) {
 	if r.log == nil {
 		r.log = slog.Default()
 	}
-	if _, err := r.db.ExecContext(ctx, runnerSchema); err != nil {
-		return nil, fmt.Errorf("projections: create runner tables: %w", err)
+	r.files = []*dbFile{r.main}
+	separate := map[string]*dbFile{}
+	for _, n := range slices.Sorted(maps.Keys(cfg.Separate)) {
+		separate[n] = &dbFile{db: cfg.Separate[n]}
+		r.files = append(r.files, separate[n])
+	}
+	for _, f := range r.files {
+		if _, err := f.db.ExecContext(ctx, runnerSchema); err != nil {
+			return nil, fmt.Errorf("projections: create runner tables: %w", err)
+		}
 	}
 	for _, f := range cfg.Projections {
 		model := f("")
-		p := &projection{name: model.Name(), factory: f, model: model}
+		p := &projection{name: model.Name(), factory: f, model: model, file: r.main}
+		if sep := separate[p.name]; sep != nil {
+			p.file = sep
+			if err := r.moveOut(ctx, p.name); err != nil {
+				return nil, err
+			}
+		}
 		if err := r.open(ctx, p); err != nil {
 			return nil, err
 		}
@@ -223,7 +270,7 @@ func prefixFor(name string, gen int) string {
 // open loads or creates the serving instance of p, resetting it when its
 // version changed, and drops leftovers of interrupted rebuilds.
 func (r *Runner) open(ctx context.Context, p *projection) error {
-	tx, err := r.beginWrite(ctx)
+	tx, err := r.beginWrite(ctx, p.file)
 	if err != nil {
 		return fmt.Errorf("projections: %s: begin: %w", p.name, err)
 	}
@@ -267,7 +314,7 @@ func (r *Runner) open(ctx context.Context, p *projection) error {
 		gen++
 		prefix = prefixFor(p.name, gen)
 	}
-	inst := &instance{proj: p.factory(prefix), prefix: prefix, version: version, generation: gen}
+	inst := &instance{proj: p.factory(prefix), prefix: prefix, version: version, generation: gen, file: p.file}
 	if err := inst.proj.Setup(ctx, tx.Tx); err != nil {
 		return fmt.Errorf("projections: %s: setup %s: %w", p.name, prefix, err)
 	}
@@ -294,6 +341,41 @@ func (r *Runner) open(ctx context.Context, p *projection) error {
 	return nil
 }
 
+// moveOut drops the instances of the named projection that the main
+// database holds: it lived there before it was given a database of its own
+// (RunnerConfig.Separate), where it starts afresh. Queries name tables
+// without their database, so tables of one name must not stay in both.
+func (r *Runner) moveOut(ctx context.Context, name string) error {
+	tx, err := r.beginWrite(ctx, r.main)
+	if err != nil {
+		return fmt.Errorf("projections: %s: begin: %w", name, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	prefixes, err := otherPrefixes(ctx, tx.Tx, name, "")
+	if err != nil {
+		return err
+	}
+	var cur string
+	err = tx.QueryRowContext(ctx, `SELECT prefix FROM projection_current WHERE name = ?`, name).Scan(&cur)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("projections: %s: read current instance: %w", name, err)
+	}
+	if cur != "" && !slices.Contains(prefixes, cur) {
+		prefixes = append(prefixes, cur)
+	}
+	for _, prefix := range prefixes {
+		r.log.Info("dropping a read model's tables from the main database: it has a database of its own now",
+			"projection", name, "prefix", prefix)
+		if err := dropInstance(ctx, tx.Tx, name, prefix); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM projection_current WHERE name = ?`, name); err != nil {
+		return fmt.Errorf("projections: %s: forget: %w", name, err)
+	}
+	return tx.Commit()
+}
+
 // writeTx is a write transaction of the read-model database. It holds the
 // runner's write mutex until Commit or Rollback (whichever comes first).
 type writeTx struct {
@@ -311,8 +393,8 @@ func (t *writeTx) Rollback() error {
 	return t.Tx.Rollback()
 }
 
-// beginWrite begins a write transaction. Write transactions of the runner
-// are serialised in the process (SQLite has one writer; projections queueing
+// beginWrite begins a write transaction on f. Write transactions of the
+// runner on one database are serialised in the process (SQLite has one writer; projections queueing
 // on a Go mutex wait for exactly as long as needed, where SQLite's busy
 // handler would sleep and poll), and each takes the database's write lock
 // with its first statement: SQLite starts transactions as readers, and one
@@ -320,11 +402,11 @@ func (t *writeTx) Rollback() error {
 // when another connection committed in between. A no-op write takes the
 // lock up front, so writers of other processes queue on the busy timeout
 // instead. (Opening the database with immediate transactions does the same.)
-func (r *Runner) beginWrite(ctx context.Context) (*writeTx, error) {
-	r.wmu.Lock()
+func (r *Runner) beginWrite(ctx context.Context, f *dbFile) (*writeTx, error) {
+	f.wmu.Lock()
 	var once sync.Once
-	release := func() { once.Do(r.wmu.Unlock) }
-	tx, err := r.db.BeginTx(ctx, nil)
+	release := func() { once.Do(f.wmu.Unlock) }
+	tx, err := f.db.BeginTx(ctx, nil)
 	if err != nil {
 		release()
 		return nil, err
@@ -448,9 +530,27 @@ func dropInstance(ctx context.Context, tx *sql.Tx, name, prefix string) error {
 // another (the scorecards have been kept by the leaderboard since its
 // version 6). It returns their names. Policies' checkpoints are kept. Call it
 // only from the process that owns the read models, with every read model
-// registered.
+// registered. A database of RunnerConfig.Separate keeps its projection's
+// instances alone.
 func (r *Runner) DropRetired(ctx context.Context) ([]string, error) {
-	tx, err := r.beginWrite(ctx)
+	var names []string
+	for _, f := range r.files {
+		dropped, err := r.dropRetired(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range dropped {
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	return names, nil
+}
+
+// dropRetired is DropRetired in one database.
+func (r *Runner) dropRetired(ctx context.Context, f *dbFile) ([]string, error) {
+	tx, err := r.beginWrite(ctx, f)
 	if err != nil {
 		return nil, fmt.Errorf("projections: drop retired read models: %w", err)
 	}
@@ -468,7 +568,7 @@ func (r *Runner) DropRetired(ctx context.Context) ([]string, error) {
 			rows.Close()
 			return nil, fmt.Errorf("projections: drop retired read models: %w", err)
 		}
-		if r.byName[in.name] == nil {
+		if p := r.byName[in.name]; p == nil || p.file != f {
 			retired = append(retired, in)
 		}
 	}
@@ -686,7 +786,8 @@ func (r *Runner) commit(ctx context.Context, insts []*instance, batch []Envelope
 	return t.commit(ctx, upTo)
 }
 
-// replayTx is one write transaction of the runner over some instances: each
+// replayTx is one write transaction of the runner over some instances (of
+// one database): each
 // instance's events since its checkpoint go to its Batch (begun at its
 // first event), then every batch is finished, the checkpoints advanced and
 // the transaction committed.
@@ -699,7 +800,7 @@ type replayTx struct {
 }
 
 func (r *Runner) begin(ctx context.Context, insts []*instance) (*replayTx, error) {
-	tx, err := r.beginWrite(ctx)
+	tx, err := r.beginWrite(ctx, insts[0].file)
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
@@ -902,14 +1003,14 @@ func (r *Runner) Healthy() bool {
 // PolicyCheckpoint returns the position up to which the named policy has
 // handled the log (zero: nothing yet).
 func (r *Runner) PolicyCheckpoint(ctx context.Context, policy string) (domain.Position, error) {
-	return readCheckpoint(ctx, r.db, "policy:"+policy, "")
+	return readCheckpoint(ctx, r.main.db, "policy:"+policy, "")
 }
 
 // SavePolicyCheckpoint records that the named policy has handled every event
 // up to pos. Policies issue idempotent commands, so a checkpoint that lags
 // behind (after a crash) only makes them decide again, never act twice.
 func (r *Runner) SavePolicyCheckpoint(ctx context.Context, policy string, pos domain.Position) error {
-	tx, err := r.beginWrite(ctx)
+	tx, err := r.beginWrite(ctx, r.main)
 	if err != nil {
 		return fmt.Errorf("projections: policy %s: begin: %w", policy, err)
 	}
@@ -1008,6 +1109,79 @@ func (r *Runner) replay(ctx context.Context, log EventLog, insts []*instance, fl
 // one cut short between the drop and the end) get them built too.
 func (r *Runner) replayIndexed(ctx context.Context, log EventLog, insts []*instance, floor domain.Position, index bool,
 	stops ...replayStop) (domain.Position, error) {
+	from := r.lowest(insts, floor)
+	// The log is read and decoded on another goroutine (another core) while
+	// the read models apply what was decoded before.
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	groups := r.byFile(insts)
+	if len(groups) <= 1 {
+		return r.replayGroup(ctx, r.decodeAhead(rctx, log, from), insts, from, floor, index, stops, nil)
+	}
+	if len(stops) > 0 {
+		return from, errors.New("projections: a replay with stops must cover one database")
+	}
+	// Each database's read models are applied on a goroutine (a core) of
+	// their own, from one reading and decoding of the log: every run goes to
+	// each of them in turn, so that none is more than decodeAheadRuns runs
+	// ahead of another.
+	src := r.decodeAhead(rctx, log, from)
+	runs := make([]chan decoded, len(groups))
+	for i := range runs {
+		runs[i] = make(chan decoded, decodeAheadRuns)
+	}
+	go func() {
+		defer func() {
+			for _, c := range runs {
+				close(c)
+			}
+		}()
+		for c := range src {
+			for _, run := range runs {
+				select {
+				case run <- c:
+				case <-rctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	lasts, errs := make([]domain.Position, len(groups)), make([]error, len(groups))
+	var wg sync.WaitGroup
+	for i, group := range groups {
+		wg.Go(func() {
+			names := make([]string, len(group))
+			for k, in := range group {
+				names[k] = in.proj.Name()
+			}
+			// The others stop too when one fails: the log is read for all.
+			if lasts[i], errs[i] = r.replayGroup(rctx, runs[i], group, from, floor, index, nil, names); errs[i] != nil {
+				stop()
+			}
+		})
+	}
+	wg.Wait()
+	// The error of the one that failed, not the others' (cancelled).
+	var failed error
+	for _, err := range errs {
+		if err != nil && (failed == nil || errors.Is(failed, context.Canceled) && !errors.Is(err, context.Canceled)) {
+			failed = err
+		}
+	}
+	if failed == nil {
+		if failed = ctx.Err(); failed == nil {
+			for _, l := range lasts {
+				if from.Less(l) {
+					from = l
+				}
+			}
+		}
+	}
+	return from, failed
+}
+
+// lowest returns the lowest checkpoint of insts, and at least floor.
+func (r *Runner) lowest(insts []*instance, floor domain.Position) domain.Position {
 	r.mu.Lock()
 	from := domain.Position{}
 	for i, in := range insts {
@@ -1019,14 +1193,25 @@ func (r *Runner) replayIndexed(ctx context.Context, log EventLog, insts []*insta
 	if from.Less(floor) {
 		from = floor
 	}
+	return from
+}
+
+// replayGroup applies the runs of src (the log after from, read by
+// decodeAhead) to insts, instances of one database, in transactions of
+// r.batchSize events, and calls stops on the way. It returns the position of
+// the last event read. names, when set, are insts' names for the progress
+// reports (a replay of several databases reports each).
+func (r *Runner) replayGroup(ctx context.Context, src <-chan decoded, insts []*instance, from, floor domain.Position,
+	index bool, stops []replayStop, names []string) (domain.Position, error) {
 	// Instances filled from nothing build their query-only indexes at the
 	// end, as do those whose indexes are missing.
+	own := r.lowest(insts, floor)
 	var deferred, drop []*instance
 	for _, in := range insts {
 		if _, ok := in.proj.(IndexDeferrer); !ok {
 			continue
 		}
-		if from.IsZero() {
+		if own.IsZero() {
 			deferred, drop = append(deferred, in), append(drop, in)
 			continue
 		}
@@ -1064,8 +1249,12 @@ func (r *Runner) replayIndexed(ctx context.Context, log EventLog, insts []*insta
 		// A long replay says how far it is, so that nobody takes it for a hang.
 		if applied += n; time.Since(reported) >= progressEvery {
 			reported = time.Now()
-			r.log.Info("read models replaying the log", "position", last.String(), "events", applied,
-				"events_per_second", int(float64(applied)/time.Since(start).Seconds()))
+			attrs := []any{"position", last.String(), "events", applied,
+				"events_per_second", int(float64(applied) / time.Since(start).Seconds())}
+			if names != nil {
+				attrs = append(attrs, "projections", names)
+			}
+			r.log.Info("read models replaying the log", attrs...)
 		}
 		to := make(map[*instance]domain.Position, len(insts))
 		for _, in := range insts {
@@ -1074,12 +1263,9 @@ func (r *Runner) replayIndexed(ctx context.Context, log EventLog, insts []*insta
 		r.advance(to)
 		return nil
 	}
-	// The log is read and decoded on another goroutine (another core) while
-	// the read models apply what was decoded before. Each transaction takes
-	// runs of events until it holds r.batchSize: the read models coalesce
-	// their writes over all of it, and no more than a run is held at once.
-	rctx, stop := context.WithCancel(ctx)
-	defer stop()
+	// Each transaction takes runs of events until it holds r.batchSize: the
+	// read models coalesce their writes over all of it, and no more than a
+	// run is held at once.
 	add := func(envs []Envelope) error {
 		if len(envs) == 0 {
 			return nil
@@ -1118,7 +1304,7 @@ func (r *Runner) replayIndexed(ctx context.Context, log EventLog, insts []*insta
 		stops = stops[1:]
 		return nil
 	}
-	for c := range r.decodeAhead(rctx, log, from) {
+	for c := range src {
 		envs := c.envs
 		for c.err == nil && len(stops) > 0 && !c.last.Less(stops[0].at) {
 			k := 0 // the events up to the stop
@@ -1171,20 +1357,32 @@ func (r *Runner) replayIndexed(ctx context.Context, log EventLog, insts []*insta
 // skipped them): checkpoints, and the position queries report, move to pos.
 // Projections already there are left alone.
 func (r *Runner) passTo(ctx context.Context, pos domain.Position) error {
-	tx, err := r.beginWrite(ctx)
+	var insts []*instance
+	r.mu.Lock()
+	for _, n := range r.names {
+		if p := r.byName[n]; p.cur.pos.Less(pos) {
+			insts = append(insts, p.cur)
+		}
+	}
+	r.mu.Unlock()
+	for _, group := range r.byFile(insts) {
+		if err := r.passGroupTo(ctx, group, pos); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// passGroupTo is passTo for instances of one database.
+func (r *Runner) passGroupTo(ctx context.Context, insts []*instance, pos domain.Position) error {
+	tx, err := r.beginWrite(ctx, insts[0].file)
 	if err != nil {
 		return fmt.Errorf("projections: pass to %s: %w", pos, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
 	to := map[*instance]domain.Position{}
-	r.mu.Lock()
-	for _, p := range r.byName {
-		if p.cur.pos.Less(pos) {
-			to[p.cur] = pos
-		}
-	}
-	r.mu.Unlock()
-	for in := range to {
+	for _, in := range insts {
+		to[in] = pos
 		// The position it reflects, for a read model that keeps it ({p}meta).
 		var meta int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`,
@@ -1208,6 +1406,24 @@ func (r *Runner) passTo(ctx context.Context, pos domain.Position) error {
 	}
 	r.advance(to)
 	return nil
+}
+
+// byFile splits insts by database, in the order of the runner's databases
+// (each part in the order of insts).
+func (r *Runner) byFile(insts []*instance) [][]*instance {
+	var out [][]*instance
+	for _, f := range r.files {
+		var part []*instance
+		for _, in := range insts {
+			if in.file == f {
+				part = append(part, in)
+			}
+		}
+		if len(part) > 0 {
+			out = append(out, part)
+		}
+	}
+	return out
 }
 
 // memoryHolder is a projector that keeps state in memory between its
@@ -1236,7 +1452,7 @@ func (r *Runner) dropMemory() {
 func (r *Runner) missingIndexes(ctx context.Context, in *instance) (bool, error) {
 	for _, ix := range in.proj.(IndexDeferrer).QueryIndexes() {
 		var n int
-		if err := r.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?`,
+		if err := in.file.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?`,
 			withPrefix(in.prefix, ix.Name)).Scan(&n); err != nil {
 			return false, fmt.Errorf("projections: %s: query indexes: %w", in.proj.Name(), err)
 		}
@@ -1316,15 +1532,23 @@ func (r *Runner) decodeAhead(ctx context.Context, log EventLog, from domain.Posi
 func indexThreads() int { return min(runtime.NumCPU(), 8) }
 
 // queryIndexes drops (create false) or creates the query-only indexes of
-// insts, in one transaction.
+// insts, in one transaction per database.
 func (r *Runner) queryIndexes(ctx context.Context, insts []*instance, create bool) error {
-	if len(insts) == 0 {
-		return nil
+	for _, group := range r.byFile(insts) {
+		if err := r.fileIndexes(ctx, group, create); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// fileIndexes is queryIndexes for instances of one database.
+func (r *Runner) fileIndexes(ctx context.Context, insts []*instance, create bool) error {
+	f := insts[0].file
 	start := time.Now()
-	r.wmu.Lock()
-	defer r.wmu.Unlock()
-	conn, err := r.db.Conn(ctx)
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	conn, err := f.db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("projections: query indexes: %w", err)
 	}

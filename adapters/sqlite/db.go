@@ -3,11 +3,15 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"modernc.org/sqlite"
 )
 
 // OpenDB opens (creating if needed) a plain SQLite database for the API's
@@ -68,18 +72,32 @@ func OpenDerivedDB(ctx context.Context, path string) (*sql.DB, error) {
 // another pool of this process (the read models, read by the API): at most
 // conns connections, each with a page cache of cacheMiB MiB, so that the
 // memory readers hold stays bounded however many requests run at once.
-func OpenReader(ctx context.Context, path string, conns, cacheMiB int) (*sql.DB, error) {
-	if path == "" || strings.ContainsAny(path, "?#") {
-		return nil, fmt.Errorf("sqlite: database path %q: want a file path without '?' or '#'", path)
+//
+// Every connection also attaches the databases at the paths attach (which
+// must exist), each with a page cache of cacheMiB MiB too, so that a query
+// reads the tables of them all by name (a table name is looked up in path's
+// database first, then in attach's in order). Each is attached under the
+// name of its file without ".db".
+func OpenReader(ctx context.Context, path string, conns, cacheMiB int, attach ...string) (*sql.DB, error) {
+	for _, p := range append([]string{path}, attach...) {
+		if p == "" || strings.ContainsAny(p, "?#") {
+			return nil, fmt.Errorf("sqlite: database path %q: want a file path without '?' or '#'", p)
+		}
 	}
 	if conns < 1 || cacheMiB < 1 {
 		return nil, fmt.Errorf("sqlite: reader of %s: want at least one connection and 1 MiB of cache", path)
 	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=query_only(1)"+
-		"&_pragma=cache_size(-"+strconv.Itoa(cacheMiB*1024)+")")
+	for _, p := range attach {
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("sqlite: reader of %s: attach: %w", path, err)
+		}
+	}
+	base, err := sqlite.NewConnector("file:" + path + "?_pragma=busy_timeout(5000)&_pragma=query_only(1)" +
+		"&_pragma=cache_size(-" + strconv.Itoa(cacheMiB*1024) + ")")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
+	db := sql.OpenDB(attacher{Connector: base, paths: attach, cacheKiB: cacheMiB * 1024})
 	db.SetMaxOpenConns(conns)
 	db.SetMaxIdleConns(conns)
 	if err := db.PingContext(ctx); err != nil {
@@ -88,6 +106,42 @@ func OpenReader(ctx context.Context, path string, conns, cacheMiB int) (*sql.DB,
 	}
 	return db, nil
 }
+
+// attacher opens connections that attach more databases (see OpenReader).
+type attacher struct {
+	driver.Connector
+	paths    []string
+	cacheKiB int
+}
+
+// Connect implements driver.Connector.
+func (a attacher) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := a.Connector.Connect(ctx)
+	if err != nil || len(a.paths) == 0 {
+		return conn, err
+	}
+	ex, ok := conn.(driver.ExecerContext)
+	if !ok {
+		_ = conn.Close()
+		return nil, errors.New("sqlite: the driver's connection cannot execute statements")
+	}
+	for _, p := range a.paths {
+		name := strings.TrimSuffix(filepath.Base(p), ".db")
+		if _, err := ex.ExecContext(ctx, "ATTACH DATABASE ? AS ?",
+			[]driver.NamedValue{{Ordinal: 1, Value: "file:" + p}, {Ordinal: 2, Value: name}}); err != nil {
+			_ = conn.Close()
+			return nil, fmt.Errorf("sqlite: attach %s: %w", p, err)
+		}
+		if _, err := ex.ExecContext(ctx, "PRAGMA "+quoteName(name)+".cache_size = -"+strconv.Itoa(a.cacheKiB), nil); err != nil {
+			_ = conn.Close()
+			return nil, fmt.Errorf("sqlite: attach %s: %w", p, err)
+		}
+	}
+	return conn, nil
+}
+
+// quoteName quotes an SQL identifier.
+func quoteName(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
 // openDB opens a database in WAL mode with a page cache of cacheMiB MiB
 // per connection and the extra pragmas.

@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -179,5 +180,63 @@ func TestOpenDerivedDBAndReaderSettings(t *testing.T) {
 	}
 	if _, err := sqlite.OpenReader(ctx, path, 0, 1); err == nil {
 		t.Fatal("a reader pool of no connection opened")
+	}
+}
+
+func TestOpenReaderAttaches(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	mainPath, otherPath := filepath.Join(dir, "views.db"), filepath.Join(dir, "views-leaderboard.db")
+	if _, err := sqlite.OpenReader(ctx, mainPath, 2, 1, otherPath); err == nil {
+		t.Fatal("a reader attached a database that does not exist")
+	}
+	mainDB, err := sqlite.OpenDerivedDB(ctx, mainPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mainDB.Close()
+	other, err := sqlite.OpenDerivedDB(ctx, otherPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	for db, q := range map[*sql.DB]string{mainDB: "CREATE TABLE a (x INTEGER); INSERT INTO a VALUES (1)",
+		other: "CREATE TABLE b (y INTEGER); INSERT INTO b VALUES (2)"} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := sqlite.OpenReader(ctx, mainPath, 2, 3, otherPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	// Both tables by name, on each connection of the pool.
+	conns := make([]*sql.Conn, 2)
+	for i := range conns {
+		if conns[i], err = r.Conn(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var x, y, cache int
+		if err := conns[i].QueryRowContext(ctx, "SELECT (SELECT x FROM a), (SELECT y FROM b)").Scan(&x, &y); err != nil || x != 1 || y != 2 {
+			t.Fatalf("connection %d reads a=%d b=%d (%v), want 1 and 2", i, x, y, err)
+		}
+		if err := conns[i].QueryRowContext(ctx, `PRAGMA "views-leaderboard".cache_size`).Scan(&cache); err != nil || cache != -3*1024 {
+			t.Fatalf("the attached database's cache is %d (%v), want -3072", cache, err)
+		}
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	if _, err := r.ExecContext(ctx, "INSERT INTO b VALUES (3)"); err == nil {
+		t.Fatal("the reader pool wrote to an attached database")
+	}
+	// A table created later by the attached database's writer is seen.
+	if _, err := other.ExecContext(ctx, "CREATE TABLE c (z INTEGER); INSERT INTO c VALUES (4)"); err != nil {
+		t.Fatal(err)
+	}
+	var z int
+	if err := r.QueryRowContext(ctx, "SELECT z FROM c").Scan(&z); err != nil || z != 4 {
+		t.Fatalf("reader sees c.z=%d (%v), want 4", z, err)
 	}
 }

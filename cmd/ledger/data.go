@@ -13,7 +13,7 @@ import (
 
 // dataConfig says where the ledger keeps its files and which event store it uses.
 type dataConfig struct {
-	Dir     string // data folder: events.db, views.db, keys.db, admin token
+	Dir     string // data folder: events.db, views.db (and views-<name>.db, see separateViews), keys.db, admin token
 	Store   string // "" or "sqlite" for the embedded store, or an esdb:// URL
 	Relaxed bool   // acknowledge appends before they are synced (faster, less durable)
 }

@@ -181,12 +181,12 @@ func TestForgetErasesPersonalDataEverywhere(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, name := range []string{"events.db", "views.db", "keys.db", "api.db"} {
+		for _, name := range []string{"events.db", "views.db", "views-leaderboard.db", "keys.db", "api.db"} {
 			if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 				t.Errorf("%s was not searched: %v", name, err)
 			}
 		}
-		if files < 4 {
+		if files < 5 {
 			t.Errorf("only %d files searched", files)
 		}
 	})

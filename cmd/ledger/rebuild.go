@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"perfledger/adapters/sqlite"
 	"perfledger/projections"
 )
 
@@ -53,14 +52,15 @@ changes; this command needs the server stopped (it says so if it is not).`)
 		return err
 	}
 	defer store.Close()
-	views, err := sqlite.OpenDerivedDB(ctx, c.viewsPath())
+	views, err := openViews(ctx, c, 1, 1)
 	if err != nil {
 		return err
 	}
 	defer views.Close()
 	logger := slog.New(slog.NewTextHandler(env.stderr, nil))
-	r, err := projections.NewRunner(ctx, projections.RunnerConfig{DB: views,
-		Projections: append(projections.All(), projections.PolicyFacts), Logger: logger})
+	cfg := views.runnerConfig()
+	cfg.Logger = logger
+	r, err := projections.NewRunner(ctx, cfg)
 	if err != nil {
 		return err
 	}

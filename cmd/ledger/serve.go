@@ -133,17 +133,16 @@ const (
 
 // app is the wired ledger: store, service, projections, bus and API tables.
 type app struct {
-	data      dataConfig
-	store     closingStore
-	keys      *sqlite.KeyStore
-	views     *sql.DB // read models, written by the runner
-	viewsRead *sql.DB // read models, read by the API
-	apiDB     *sql.DB
-	service   *domain.Service
-	runner    *projections.Runner
-	tokens    *httpapi.Tokens
-	head      *headTracker
-	logger    *slog.Logger
+	data    dataConfig
+	store   closingStore
+	keys    *sqlite.KeyStore
+	views   *viewsDBs // read models: written by the runner, read by the API
+	apiDB   *sql.DB
+	service *domain.Service
+	runner  *projections.Runner
+	tokens  *httpapi.Tokens
+	head    *headTracker
+	logger  *slog.Logger
 }
 
 // openApp opens every part and catches the projections up with the log.
@@ -161,20 +160,18 @@ func openApp(ctx context.Context, dc dataConfig, logger *slog.Logger) (a *app, e
 	if a.keys, err = openKeys(ctx, dc); err != nil {
 		return a, err
 	}
-	if a.views, err = sqlite.OpenDerivedDB(ctx, dc.viewsPath()); err != nil {
-		return a, err
-	}
 	// The API reads the read models through a pool of its own, bounded so
 	// that many requests at once cannot each grow a page cache.
-	if a.viewsRead, err = sqlite.OpenReader(ctx, dc.viewsPath(), viewReaders, viewReaderCacheMiB); err != nil {
+	if a.views, err = openViews(ctx, dc, viewReaders, viewReaderCacheMiB); err != nil {
 		return a, err
 	}
 	if a.apiDB, a.tokens, err = openTokens(ctx, dc); err != nil {
 		return a, err
 	}
 	a.service = domain.NewService(a.store, a.keys, domain.SystemClock)
-	a.runner, err = projections.NewRunner(ctx, projections.RunnerConfig{DB: a.views,
-		ReadDB: a.viewsRead, Projections: append(projections.All(), projections.PolicyFacts), Logger: logger})
+	cfg := a.views.runnerConfig()
+	cfg.Logger = logger
+	a.runner, err = projections.NewRunner(ctx, cfg)
 	if err != nil {
 		return a, fmt.Errorf("open read models: %w", err)
 	}
@@ -226,11 +223,10 @@ func (a *app) Close() {
 	if a == nil {
 		return
 	}
-	for _, db := range []*sql.DB{a.apiDB, a.viewsRead, a.views} {
-		if db != nil {
-			_ = db.Close()
-		}
+	if a.apiDB != nil {
+		_ = a.apiDB.Close()
 	}
+	a.views.Close()
 	if a.keys != nil {
 		_ = a.keys.Close()
 	}
