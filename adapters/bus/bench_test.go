@@ -271,9 +271,7 @@ func BenchmarkRebuild(b *testing.B) {
 	total, _ := countEvents(b, st)
 	run := func(b *testing.B, fs []projections.Factory) {
 		ctx := context.Background()
-		db := openViews(b, filepath.Join(b.TempDir(), "views.db"))
-		r, err := projections.NewRunner(ctx, projections.RunnerConfig{DB: db, Projections: fs,
-			Logger: slog.New(slog.DiscardHandler)})
+		r, err := projections.NewRunner(ctx, runnerConfig(b, b.TempDir(), fs))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -332,15 +330,13 @@ func BenchmarkLiveLag(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	db := openViews(b, filepath.Join(b.TempDir(), "views.db"))
 	fs := benchFactories()
 	if *benchOnly != "" {
 		fs = slices.DeleteFunc(fs, func(f projections.Factory) bool {
 			return !slices.Contains(strings.Split(*benchOnly, ","), f("").Name())
 		})
 	}
-	r, err := projections.NewRunner(ctx, projections.RunnerConfig{DB: db, Projections: fs,
-		Logger: slog.New(slog.DiscardHandler)})
+	r, err := projections.NewRunner(ctx, runnerConfig(b, b.TempDir(), fs))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -440,7 +436,48 @@ func (noop) Version() int                                                 { retu
 func (noop) Setup(context.Context, *sql.Tx) error                         { return nil }
 func (noop) Apply(context.Context, *sql.Tx, []projections.Envelope) error { return nil }
 
-var benchCache = flag.Int("bench.cache-mb", sqlite.DerivedCacheMiB, "SQLite page cache of the benchmarks' read-model database, MiB")
+var (
+	benchCache    = flag.Int("bench.cache-mb", sqlite.DerivedCacheMiB, "SQLite page cache of the benchmarks' read-model database, MiB")
+	benchSeparate = flag.String("bench.separate", "leaderboard",
+		"comma-separated projections the benchmarks keep in a database of their own, as `ledger serve` does (RunnerConfig.Separate; empty: none)")
+)
+
+// runnerConfig opens the read-model databases of fs in dir as `ledger
+// serve` does: views.db, a database of its own for each projection of fs
+// that -bench.separate names, and a read pool that attaches them all.
+func runnerConfig(tb testing.TB, dir string, fs []projections.Factory) projections.RunnerConfig {
+	tb.Helper()
+	main := filepath.Join(dir, "views.db")
+	cfg := projections.RunnerConfig{DB: openViews(tb, main), Projections: fs, Logger: slog.New(slog.DiscardHandler)}
+	if err := cfg.DB.Ping(); err != nil { // creates the file the readers open
+		tb.Fatal(err)
+	}
+	var paths []string
+	for _, f := range fs {
+		name := f("").Name()
+		if !slices.Contains(strings.Split(*benchSeparate, ","), name) {
+			continue
+		}
+		if cfg.Separate == nil {
+			cfg.Separate = map[string]*sql.DB{}
+		}
+		path := filepath.Join(dir, "views-"+name+".db")
+		cfg.Separate[name] = openViews(tb, path)
+		if err := cfg.Separate[name].Ping(); err != nil {
+			tb.Fatal(err)
+		}
+		paths = append(paths, path)
+	}
+	if len(paths) > 0 {
+		read, err := sqlite.OpenReader(context.Background(), main, 8, 2, paths...)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { read.Close() })
+		cfg.ReadDB = read
+	}
+	return cfg
+}
 
 // openViews opens a read-model database as `ledger serve` does
 // (sqlite.OpenDerivedDB): WAL checkpointed every DerivedCheckpointPages,
