@@ -190,6 +190,13 @@ type Runner struct {
 
 	// rebuild serialises rebuilds.
 	rebuild sync.Mutex
+	// live serialises the live batches (Apply) of every database: they
+	// take turns as when every read model shared one database, so that the
+	// read models never take both cores from the API. Under a POST load
+	// with the leaderboard apart, live batches of both databases at once
+	// cut the requests served by a quarter: each read model then applied
+	// smaller batches, more of them, for more CPU in all.
+	live sync.Mutex
 
 	cache *payloadCache
 
@@ -686,7 +693,10 @@ func (r *Runner) Apply(ctx context.Context, name string, events []domain.Event) 
 	if !from.Less(last) {
 		return nil
 	}
-	if err := r.commit(ctx, []*instance{inst}, batch, last); err != nil {
+	r.live.Lock()
+	err := r.commit(ctx, []*instance{inst}, batch, last)
+	r.live.Unlock()
+	if err != nil {
 		at := last
 		if len(batch) > 0 {
 			at = batch[0].Position

@@ -8,7 +8,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -257,6 +260,53 @@ func TestSeparateConfigRefused(t *testing.T) {
 	} {
 		if err := cfg.Validate(); err == nil {
 			t.Errorf("%s: Validate accepted it", name)
+		}
+	}
+}
+
+// renamedTally is a tally under another name, so that a runner can run two.
+type renamedTally struct {
+	*tally
+	name string
+}
+
+func (r renamedTally) Name() string { return r.name }
+
+// TestLiveBatchesTakeTurnsAcrossDatabases: live batches (Apply) of read
+// models in different databases never run at once, as when they shared one.
+func TestLiveBatchesTakeTurnsAcrossDatabases(t *testing.T) {
+	ctx := context.Background()
+	var inside atomic.Int32
+	var overlapped atomic.Bool
+	slow := func(projections.Envelope) error {
+		if inside.Add(1) > 1 {
+			overlapped.Store(true)
+		}
+		time.Sleep(20 * time.Millisecond)
+		inside.Add(-1)
+		return nil
+	}
+	d := openSeparate(t, "tally2")
+	r := d.runner(t, 7, tallyFactory(1, slow), func(prefix string) projections.Projector {
+		return renamedTally{tally: &tally{prefix: prefix, version: 1, fail: slow}, name: "tally2"}
+	})
+	var wg sync.WaitGroup
+	for _, name := range []string{"tally", "tally2"} {
+		wg.Go(func() {
+			for pos := uint64(1); pos <= 5; pos++ {
+				if err := r.Apply(ctx, name, []domain.Event{activity(t, pos)}); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if overlapped.Load() {
+		t.Fatal("live batches of two databases ran at once")
+	}
+	for _, name := range []string{"tally", "tally2"} {
+		if pos, _ := r.Checkpoint(name); pos != domain.Seq(5) {
+			t.Fatalf("%s is at %s, want 5", name, pos)
 		}
 	}
 }
