@@ -18,6 +18,26 @@ type totalsAcc struct {
 	index map[accKey]int32  // rows[index[k]].key == k
 	rows  []accRow          // in the order first touched
 	days  map[dayKey][4]uint32
+	// credited remembers the rows of a credit (see creditKey): the next
+	// credit of that member, team and day's periods finds them with one
+	// lookup instead of one per row.
+	credited map[creditKey]creditRows
+}
+
+// creditKey is what selects the rows of totals a credit adds to: the
+// metric, the member, the team with its department and region (0 for
+// none: the company's rows alone), and the day's periods.
+type creditKey struct {
+	metric, subject, team, dept, region uint32
+	periods                             [4]uint32
+}
+
+// creditRows are the rows of a credit, in credit's order: per period, the
+// company's row, then (with a team) the department's, the region's, the
+// team's and the team-vs-team row.
+type creditRows struct {
+	n    int
+	rows [20]int32 // len(periodKinds) × len(accScopes)
 }
 
 type accKey struct {
@@ -41,7 +61,8 @@ type dayKey struct {
 var accScopes = []string{ScopeCompany, ScopeDepartment, ScopeRegion, ScopeTeam, ScopeTeams}
 
 func newTotalsAcc() *totalsAcc {
-	return &totalsAcc{ids: map[string]uint32{}, index: map[accKey]int32{}, days: map[dayKey][4]uint32{}}
+	return &totalsAcc{ids: map[string]uint32{}, index: map[accKey]int32{}, days: map[dayKey][4]uint32{},
+		credited: map[creditKey]creditRows{}}
 }
 
 func (a *totalsAcc) intern(s string) uint32 {
@@ -71,19 +92,25 @@ func (a *totalsAcc) periods(t time.Time) [4]uint32 {
 	return p
 }
 
-// add adds amount to a row, reporting whether the row is new to the batch.
-func (a *totalsAcc) add(k accKey, amount int64, pos uint64, name string) bool {
+// add adds amount to a row, reporting whether the row is new to the batch,
+// and returns the row's index.
+func (a *totalsAcc) add(k accKey, amount int64, pos uint64, name string) (int32, bool) {
 	i, ok := a.index[k]
 	if !ok {
 		i = int32(len(a.rows))
 		a.index[k] = i
 		a.rows = append(a.rows, accRow{key: k})
 	}
+	a.addAt(i, amount, pos, name)
+	return i, !ok
+}
+
+// addAt adds amount to the row at index i.
+func (a *totalsAcc) addAt(i int32, amount int64, pos uint64, name string) {
 	r := &a.rows[i]
 	r.value += amount
 	r.name = name
 	r.reached = max(r.reached, pos)
-	return !ok
 }
 
 // totKey returns the strings of a row's key.
