@@ -401,14 +401,15 @@ func (t *writeTx) Rollback() error {
 }
 
 // beginWrite begins a write transaction on f. Write transactions of the
-// runner on one database are serialised in the process (SQLite has one writer; projections queueing
-// on a Go mutex wait for exactly as long as needed, where SQLite's busy
-// handler would sleep and poll), and each takes the database's write lock
-// with its first statement: SQLite starts transactions as readers, and one
-// that reads and then writes fails at once with SQLITE_BUSY (no busy wait)
-// when another connection committed in between. A no-op write takes the
-// lock up front, so writers of other processes queue on the busy timeout
-// instead. (Opening the database with immediate transactions does the same.)
+// runner on one database are serialised in the process (SQLite has one
+// writer; projections queueing on a Go mutex wait for exactly as long as
+// needed, where SQLite's busy handler would sleep and poll), and each takes
+// the database's write lock with its first statement: SQLite starts
+// transactions as readers, and one that reads and then writes fails at once
+// with SQLITE_BUSY (no busy wait) when another connection committed in
+// between. A no-op write takes the lock up front, so writers of other
+// processes queue on the busy timeout instead. (Opening the database with
+// immediate transactions does the same.)
 func (r *Runner) beginWrite(ctx context.Context, f *dbFile) (*writeTx, error) {
 	f.wmu.Lock()
 	var once sync.Once
@@ -796,11 +797,10 @@ func (r *Runner) commit(ctx context.Context, insts []*instance, batch []Envelope
 	return t.commit(ctx, upTo)
 }
 
-// replayTx is one write transaction of the runner over some instances (of
-// one database): each
-// instance's events since its checkpoint go to its Batch (begun at its
-// first event), then every batch is finished, the checkpoints advanced and
-// the transaction committed.
+// replayTx is one write transaction of the runner over some instances of
+// one database: each instance's events since its checkpoint go to its Batch
+// (begun at its first event), then every batch is finished, the
+// checkpoints advanced and the transaction committed.
 type replayTx struct {
 	tx      *writeTx
 	insts   []*instance
