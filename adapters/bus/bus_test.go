@@ -157,8 +157,15 @@ type harness struct {
 
 func start(tb testing.TB, log bus.Log, db *sql.DB, cfg bus.Config, fs ...projections.Factory) *harness {
 	tb.Helper()
+	return startWith(tb, log, projections.RunnerConfig{DB: db, Projections: fs}, cfg)
+}
+
+// startWith is start with the runner configured by rc (its databases).
+func startWith(tb testing.TB, log bus.Log, rc projections.RunnerConfig, cfg bus.Config) *harness {
+	tb.Helper()
 	ctx := context.Background()
-	r, err := projections.NewRunner(ctx, projections.RunnerConfig{DB: db, Projections: fs})
+	db := rc.DB
+	r, err := projections.NewRunner(ctx, rc)
 	if err != nil {
 		tb.Fatal(err)
 	}

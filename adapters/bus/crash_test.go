@@ -95,7 +95,42 @@ const (
 	envCrashDB    = "PERFLEDGER_BUS_CRASH_DB"
 	envCrashMark  = "PERFLEDGER_BUS_CRASH_MARK"
 	envCrashLog   = "PERFLEDGER_BUS_CRASH_LOG"
+	envCrashApart = "PERFLEDGER_BUS_CRASH_APART" // the leaderboard's own database, as ledger serve keeps it; "": none
 )
+
+// crashViews opens the read-model databases of the crash test: path, and
+// when apart is set the leaderboard's own database there, attached to a
+// read pool, as ledger serve lays them out.
+func crashViews(tb testing.TB, path, apart string, fs []projections.Factory) projections.RunnerConfig {
+	tb.Helper()
+	rc := projections.RunnerConfig{DB: openDB(tb, path), Projections: fs}
+	if apart == "" {
+		return rc
+	}
+	lb := openDB(tb, apart)
+	for _, db := range []*sql.DB{rc.DB, lb} {
+		if err := db.Ping(); err != nil { // creates the files the readers open
+			tb.Fatal(err)
+		}
+	}
+	read, err := sqlite.OpenReader(context.Background(), path, 4, 1, apart)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { read.Close() })
+	rc.ReadDB, rc.Separate = read, map[string]*sql.DB{"leaderboard": lb}
+	return rc
+}
+
+// dbOf returns the database holding the named projection's tables.
+func dbOf(rc projections.RunnerConfig) func(name string) *sql.DB {
+	return func(name string) *sql.DB {
+		if db := rc.Separate[name]; db != nil {
+			return db
+		}
+		return rc.DB
+	}
+}
 
 // TestCrashChild is the projecting process of TestCrash; it does nothing
 // unless started by it.
@@ -103,7 +138,6 @@ func TestCrashChild(t *testing.T) {
 	if os.Getenv(envCrashChild) != "1" {
 		t.Skip("run by TestCrash only")
 	}
-	db := openDB(t, os.Getenv(envCrashDB))
 	mark := os.Getenv(envCrashMark)
 	// The tally blocks, inside an open transaction, in a batch past event
 	// crashAt, after it has written rows of the batch: the parent kills it
@@ -117,7 +151,8 @@ func TestCrashChild(t *testing.T) {
 		}
 		return nil
 	}
-	h := start(t, crashStore(t, os.Getenv(envCrashLog)), db, bus.Config{MaxBatch: 50}, crashFactories(slow)...)
+	rc := crashViews(t, os.Getenv(envCrashDB), os.Getenv(envCrashApart), crashFactories(slow))
+	h := startWith(t, crashStore(t, os.Getenv(envCrashLog)), rc, bus.Config{MaxBatch: 50})
 	h.waitFor(t, domain.Seq(1<<40)) // never reached: killed first
 }
 
@@ -125,77 +160,109 @@ func TestCrash(t *testing.T) {
 	if os.Getenv(envCrashChild) != "" {
 		t.Skip("inside the child")
 	}
-	t.Run("after SIGKILL mid-batch and a restart, queries equal a from-scratch rebuild", func(t *testing.T) {
-		dir := t.TempDir()
-		path, mark, logPath := filepath.Join(dir, "views.db"), filepath.Join(dir, "mark"), filepath.Join(dir, "events.db")
-		log := crashStore(t, logPath)
-		if err := generate(context.Background(), log, 900); err != nil {
-			t.Fatal(err)
+	for _, apart := range []bool{false, true} {
+		name := "one database"
+		if apart {
+			name = "the leaderboard in a database of its own"
 		}
-		total, head := countAll(t, log)
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), envCrashChild+"=1", envCrashDB+"="+path, envCrashMark+"="+mark, envCrashLog+"="+logPath)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
+		t.Run(name+": after SIGKILL mid-batch and a restart, queries equal a from-scratch rebuild", func(t *testing.T) {
+			crashAndRestart(t, apart)
+		})
+	}
+}
+
+func crashAndRestart(t *testing.T, apart bool) {
+	dir := t.TempDir()
+	path, mark, logPath := filepath.Join(dir, "views.db"), filepath.Join(dir, "mark"), filepath.Join(dir, "events.db")
+	lbPath := ""
+	if apart {
+		lbPath = filepath.Join(dir, "views-leaderboard.db")
+	}
+	log := crashStore(t, logPath)
+	if err := generate(context.Background(), log, 900); err != nil {
+		t.Fatal(err)
+	}
+	total, head := countAll(t, log)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), envCrashChild+"=1", envCrashDB+"="+path, envCrashMark+"="+mark, envCrashLog+"="+logPath,
+		envCrashApart+"="+lbPath)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.After(50 * time.Second)
+	for {
+		if _, err := os.Stat(mark); err == nil {
+			break
 		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		deadline := time.After(50 * time.Second)
-		for {
-			if _, err := os.Stat(mark); err == nil {
-				break
+		select {
+		case err := <-exited:
+			t.Fatalf("child exited before the crash point: %v", err)
+		case <-deadline:
+			cmd.Process.Kill()
+			t.Fatal("child never reached the crash point")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-exited; err == nil {
+		t.Fatal("the child exited normally; it should have been killed")
+	}
+
+	// Restart on the crashed databases.
+	rc := crashViews(t, path, lbPath, crashFactories(nil))
+	db := rc.DB
+	h := startWith(t, log, rc, bus.Config{})
+	killedAt := h.runner.Positions()
+	h.waitFor(t, head)
+
+	// From scratch, in a fresh database.
+	fresh := openDB(t, filepath.Join(dir, "fresh.db"))
+	r, err := projections.NewRunner(context.Background(), projections.RunnerConfig{
+		DB: fresh, Projections: crashFactories(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Rebuild(context.Background(), log); err != nil {
+		t.Fatal(err)
+	}
+
+	// The tally was killed inside a batch past 1200, after committing
+	// some batches: the restart resumed from its checkpoint.
+	if got := killedAt[0].Position.Commit; got == 0 || got >= crashAt {
+		t.Errorf("tally checkpoint at the kill = %d, want within (0, %d)", got, crashAt)
+	}
+	if apart {
+		// The leaderboard had committed batches of its own database when
+		// the child died, and its tables are there alone.
+		for _, st := range killedAt {
+			if st.Name == "leaderboard" && (st.Position.IsZero() || !st.Position.Less(head)) {
+				t.Errorf("leaderboard checkpoint at the kill = %s, want within (0, %s)", st.Position, head)
 			}
-			select {
-			case err := <-exited:
-				t.Fatalf("child exited before the crash point: %v", err)
-			case <-deadline:
-				cmd.Process.Kill()
-				t.Fatal("child never reached the crash point")
-			case <-time.After(10 * time.Millisecond):
-			}
 		}
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
+		if p := projectionstest.Prefix(t, rc.Separate["leaderboard"], "leaderboard"); p == "" {
+			t.Error("no leaderboard in its own database")
 		}
-		if err := <-exited; err == nil {
-			t.Fatal("the child exited normally; it should have been killed")
+		var n int
+		if err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name LIKE 'leaderboard%'`).Scan(&n); err != nil || n != 0 {
+			t.Errorf("the main database holds %d leaderboard tables (%v)", n, err)
 		}
-
-		// Restart on the crashed database.
-		db := openDB(t, path)
-		h := start(t, log, db, bus.Config{}, crashFactories(nil)...)
-		killedAt := h.runner.Positions()
-		h.waitFor(t, head)
-
-		// From scratch, in a fresh database.
-		fresh := openDB(t, filepath.Join(dir, "fresh.db"))
-		r, err := projections.NewRunner(context.Background(), projections.RunnerConfig{
-			DB: fresh, Projections: crashFactories(nil)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := r.Rebuild(context.Background(), log); err != nil {
-			t.Fatal(err)
-		}
-
-		// The tally was killed inside a batch past 1200, after committing
-		// some batches: the restart resumed from its checkpoint.
-		if got := killedAt[0].Position.Commit; got == 0 || got >= crashAt {
-			t.Errorf("tally checkpoint at the kill = %d, want within (0, %d)", got, crashAt)
-		}
-		sameTables(t, fresh, r, db, h.runner)
-		gotT, wantT := h.runner.Current("tally").(*tally), r.Current("tally").(*tally)
-		if diff := cmp.Diff(wantT.rows(t, fresh), gotT.rows(t, db)); diff != "" {
-			t.Errorf("tally rows (-rebuilt +restarted):\n%s", diff)
-		}
-		gotS, wantS := h.runner.Current("totals").(*totals), r.Current("totals").(*totals)
-		if diff := cmp.Diff(wantS.query(t, fresh), gotS.query(t, db)); diff != "" {
-			t.Errorf("totals (-rebuilt +restarted):\n%s", diff)
-		}
-		if n := len(wantT.rows(t, fresh)); n == 0 || n >= total {
-			t.Errorf("rebuild holds %d activities of %d events", n, total)
-		}
-	})
+	}
+	sameTablesIn(t, fresh, r, dbOf(rc), h.runner)
+	gotT, wantT := h.runner.Current("tally").(*tally), r.Current("tally").(*tally)
+	if diff := cmp.Diff(wantT.rows(t, fresh), gotT.rows(t, db)); diff != "" {
+		t.Errorf("tally rows (-rebuilt +restarted):\n%s", diff)
+	}
+	gotS, wantS := h.runner.Current("totals").(*totals), r.Current("totals").(*totals)
+	if diff := cmp.Diff(wantS.query(t, fresh), gotS.query(t, db)); diff != "" {
+		t.Errorf("totals (-rebuilt +restarted):\n%s", diff)
+	}
+	if n := len(wantT.rows(t, fresh)); n == 0 || n >= total {
+		t.Errorf("rebuild holds %d activities of %d events", n, total)
+	}
 }
 
 func countAll(tb testing.TB, st domain.EventStore) (int, domain.Position) {
@@ -215,6 +282,13 @@ func countAll(tb testing.TB, st domain.EventStore) (int, domain.Position) {
 // the same projection of want, and that none is empty.
 func sameTables(tb testing.TB, wantDB *sql.DB, want *projections.Runner, gotDB *sql.DB, got *projections.Runner) {
 	tb.Helper()
+	sameTablesIn(tb, wantDB, want, func(string) *sql.DB { return gotDB }, got)
+}
+
+// sameTablesIn is sameTables with got's projections in the databases
+// gotDB returns for their names.
+func sameTablesIn(tb testing.TB, wantDB *sql.DB, want *projections.Runner, gotDB func(name string) *sql.DB, got *projections.Runner) {
+	tb.Helper()
 	for _, st := range want.Positions() {
 		w := projectionstest.Tables(tb, wantDB, projectionstest.Prefix(tb, wantDB, st.Name))
 		rows := 0
@@ -224,7 +298,8 @@ func sameTables(tb testing.TB, wantDB *sql.DB, want *projections.Runner, gotDB *
 		if rows == 0 {
 			tb.Errorf("%s holds no rows at all", st.Name)
 		}
-		if diff := cmp.Diff(w, projectionstest.Tables(tb, gotDB, projectionstest.Prefix(tb, gotDB, st.Name))); diff != "" {
+		g := gotDB(st.Name)
+		if diff := cmp.Diff(w, projectionstest.Tables(tb, g, projectionstest.Prefix(tb, g, st.Name))); diff != "" {
 			tb.Errorf("%s tables (-rebuilt +live):\n%s", st.Name, diff)
 		}
 	}
