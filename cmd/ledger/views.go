@@ -16,8 +16,8 @@ import (
 // connection, so that a rebuild or catch-up applies it on one core while
 // the other read models are applied on another. The leaderboard is the
 // longest to replay (1M demo events: about 34 s alone, 46 s with every
-// read model in views.db); `ledger rebuild` of 1M events took 42.0–43.5 s
-// so, against 50.1–52.2 s with one database (BENCHMARKS.md).
+// read model in views.db); `ledger rebuild` of 1M events took a median of
+// 41.0 s so, against 47.9 s with one database (BENCHMARKS.md).
 var separateViews = []string{"leaderboard"}
 
 // viewsDBs are the read-model databases of a data folder: views.db and the
