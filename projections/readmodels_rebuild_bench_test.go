@@ -3,7 +3,6 @@ package projections_test
 import (
 	"bufio"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -23,7 +22,6 @@ import (
 	"perfledger/domain"
 	"perfledger/domain/demo"
 	"perfledger/projections"
-	"perfledger/projections/projectionstest"
 )
 
 var (
@@ -193,33 +191,13 @@ func BenchmarkRebuildAll(b *testing.B) {
 	var peak int64
 	for b.Loop() {
 		b.StopTimer()
-		dir := b.TempDir()
-		open := func(file string) *sql.DB {
-			db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, file)+"?_pragma="+*rebuildPragmas)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return db
-		}
-		db := open("readmodels.db")
-		cfg := projections.RunnerConfig{DB: db, Projections: rebuildSet(b), BatchSize: *rebuildBatch}
-		dbs := []*sql.DB{db} // the databases written
+		var apart []string
 		if *rebuildApart != "" {
-			cfg.Separate = map[string]*sql.DB{}
-			cfg.ReadDB = open("readmodels.db")
-			cfg.ReadDB.SetMaxOpenConns(1)
-			for _, name := range strings.Split(*rebuildApart, ",") {
-				file := "readmodels-" + name + ".db"
-				cfg.Separate[name] = open(file)
-				if err := cfg.Separate[name].Ping(); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := cfg.ReadDB.Exec(`ATTACH DATABASE ? AS ?`, "file:"+filepath.Join(dir, file), name); err != nil {
-					b.Fatal(err)
-				}
-				dbs = append(dbs, cfg.Separate[name])
-			}
+			apart = strings.Split(*rebuildApart, ",")
 		}
+		d := openSeparateIn(b, b.TempDir(), *rebuildPragmas, apart...)
+		cfg := projections.RunnerConfig{DB: d.main, ReadDB: d.read, Separate: d.separate, Projections: rebuildSet(b),
+			BatchSize: *rebuildBatch}
 		r, err := projections.NewRunner(ctx, cfg)
 		if err != nil {
 			b.Fatal(err)
@@ -232,13 +210,9 @@ func BenchmarkRebuildAll(b *testing.B) {
 		b.StopTimer()
 		peak = max(peak, vmHWM())
 		if *rebuildDump != "" {
-			dumpTables(b, dbs, *rebuildDump)
+			dumpTables(b, d.tables(b), *rebuildDump)
 		}
-		for _, db := range append(dbs, cfg.ReadDB) {
-			if db != nil {
-				db.Close()
-			}
-		}
+		d.close()
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
@@ -263,16 +237,15 @@ func rebuildSet(tb testing.TB) []projections.Factory {
 	return out
 }
 
-// dumpTables writes every row of every table of dbs, one line each, sorted,
-// so that two builds of the read models can be compared with diff.
-func dumpTables(tb testing.TB, dbs []*sql.DB, path string) {
+// dumpTables writes every row of tables (projectionstest.Tables), one line
+// each, sorted, so that two builds of the read models can be compared with
+// diff.
+func dumpTables(tb testing.TB, tables map[string][]string, path string) {
 	tb.Helper()
 	var lines []string
-	for _, db := range dbs {
-		for table, rows := range projectionstest.Tables(tb, db, "") {
-			for _, r := range rows {
-				lines = append(lines, table+"\t"+r)
-			}
+	for table, rows := range tables {
+		for _, r := range rows {
+			lines = append(lines, table+"\t"+r)
 		}
 	}
 	slices.Sort(lines)

@@ -31,9 +31,15 @@ type separateDBs struct {
 
 func openSeparate(tb testing.TB, names ...string) separateDBs {
 	tb.Helper()
-	dir := tb.TempDir()
+	return openSeparateIn(tb, tb.TempDir(), "journal_mode(wal)&_pragma=busy_timeout(10000)&_pragma=synchronous(normal)", names...)
+}
+
+// openSeparateIn is openSeparate in dir, every database opened with
+// pragmas (the _pragma values of the DSN, joined by &_pragma=).
+func openSeparateIn(tb testing.TB, dir, pragmas string, names ...string) separateDBs {
+	tb.Helper()
 	open := func(file string) *sql.DB {
-		db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, file)+"?_pragma=journal_mode(wal)&_pragma=busy_timeout(10000)&_pragma=synchronous(normal)")
+		db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, file)+"?_pragma="+pragmas)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -54,6 +60,15 @@ func openSeparate(tb testing.TB, names ...string) separateDBs {
 		}
 	}
 	return d
+}
+
+// close closes every pool, the reader first.
+func (d separateDBs) close() {
+	d.read.Close()
+	d.main.Close()
+	for _, db := range d.separate {
+		db.Close()
+	}
 }
 
 func (d separateDBs) runner(tb testing.TB, batch int, fs ...projections.Factory) *projections.Runner {

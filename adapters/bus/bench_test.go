@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -447,35 +448,46 @@ var (
 // that -bench.separate names, and a read pool that attaches them all.
 func runnerConfig(tb testing.TB, dir string, fs []projections.Factory) projections.RunnerConfig {
 	tb.Helper()
-	main := filepath.Join(dir, "views.db")
-	cfg := projections.RunnerConfig{DB: openViews(tb, main), Projections: fs, Logger: slog.New(slog.DiscardHandler)}
+	apart := map[string]string{}
+	for _, f := range fs {
+		if name := f("").Name(); slices.Contains(strings.Split(*benchSeparate, ","), name) {
+			apart[name] = filepath.Join(dir, "views-"+name+".db")
+		}
+	}
+	cfg := viewsConfig(tb, openViews, filepath.Join(dir, "views.db"), apart, 8, 2)
+	cfg.Projections, cfg.Logger = fs, slog.New(slog.DiscardHandler)
+	return cfg
+}
+
+// viewsConfig opens, with open, the read-model database at path and a
+// database of its own for each projection of apart (name: path), and then
+// (when apart names any) a read pool of conns connections, cacheMiB of
+// page cache per database each, that attaches them all.
+func viewsConfig(tb testing.TB, open func(testing.TB, string) *sql.DB, path string, apart map[string]string,
+	conns, cacheMiB int) projections.RunnerConfig {
+	tb.Helper()
+	cfg := projections.RunnerConfig{DB: open(tb, path)}
+	if len(apart) == 0 {
+		return cfg
+	}
 	if err := cfg.DB.Ping(); err != nil { // creates the file the readers open
 		tb.Fatal(err)
 	}
+	cfg.Separate = map[string]*sql.DB{}
 	var paths []string
-	for _, f := range fs {
-		name := f("").Name()
-		if !slices.Contains(strings.Split(*benchSeparate, ","), name) {
-			continue
-		}
-		if cfg.Separate == nil {
-			cfg.Separate = map[string]*sql.DB{}
-		}
-		path := filepath.Join(dir, "views-"+name+".db")
-		cfg.Separate[name] = openViews(tb, path)
+	for _, name := range slices.Sorted(maps.Keys(apart)) {
+		cfg.Separate[name] = open(tb, apart[name])
 		if err := cfg.Separate[name].Ping(); err != nil {
 			tb.Fatal(err)
 		}
-		paths = append(paths, path)
+		paths = append(paths, apart[name])
 	}
-	if len(paths) > 0 {
-		read, err := sqlite.OpenReader(context.Background(), main, 8, 2, paths...)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		tb.Cleanup(func() { read.Close() })
-		cfg.ReadDB = read
+	read, err := sqlite.OpenReader(context.Background(), path, conns, cacheMiB, paths...)
+	if err != nil {
+		tb.Fatal(err)
 	}
+	tb.Cleanup(func() { read.Close() })
+	cfg.ReadDB = read
 	return cfg
 }
 

@@ -103,22 +103,12 @@ const (
 // read pool, as ledger serve lays them out.
 func crashViews(tb testing.TB, path, apart string, fs []projections.Factory) projections.RunnerConfig {
 	tb.Helper()
-	rc := projections.RunnerConfig{DB: openDB(tb, path), Projections: fs}
-	if apart == "" {
-		return rc
+	dbs := map[string]string{}
+	if apart != "" {
+		dbs["leaderboard"] = apart
 	}
-	lb := openDB(tb, apart)
-	for _, db := range []*sql.DB{rc.DB, lb} {
-		if err := db.Ping(); err != nil { // creates the files the readers open
-			tb.Fatal(err)
-		}
-	}
-	read, err := sqlite.OpenReader(context.Background(), path, 4, 1, apart)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { read.Close() })
-	rc.ReadDB, rc.Separate = read, map[string]*sql.DB{"leaderboard": lb}
+	rc := viewsConfig(tb, openDB, path, dbs, 4, 1)
+	rc.Projections = fs
 	return rc
 }
 
