@@ -100,6 +100,10 @@ func dateOf(t time.Time) string { return t.UTC().Format(domain.DateLayout) }
 func (f *facts) Apply(ctx context.Context, tx *sql.Tx, batch []Envelope) error {
 	s := newStmts(tx, f.p)
 	defer s.close()
+	// Sales, a fifth of a busy log, go in multi-row statements; a reversal
+	// writes those before it first.
+	sales := &rowBuffer{head: `INSERT OR IGNORE INTO {p}sales (sale_id, member_id, month, amount, currency, occurred_at, pos) VALUES `,
+		cols: 7}
 	for _, e := range batch {
 		pos := int64(e.Position.Commit)
 		var err error
@@ -128,11 +132,12 @@ func (f *facts) Apply(ctx context.Context, tx *sql.Tx, batch []Envelope) error {
 				FROM {p}roles c WHERE c.member_id = ? ORDER BY c.pos DESC LIMIT 1`,
 				pos, pl.FromRole, pl.FromRole, pl.MemberID)
 		case *domain.SaleClosed:
-			err = s.exec(ctx, `INSERT OR IGNORE INTO {p}sales (sale_id, member_id, month, amount, currency, occurred_at, pos)
-				VALUES (?, ?, ?, ?, ?, ?, ?)`, pl.SaleID, pl.MemberID, domain.PeriodOf(domain.PeriodMonth, pl.OccurredAt).String(),
+			err = sales.add(ctx, s, pl.SaleID, pl.MemberID, domain.PeriodOf(domain.PeriodMonth, pl.OccurredAt).String(),
 				pl.AmountMinor, pl.Currency, pl.OccurredAt.UTC().Format(time.RFC3339Nano), pos)
 		case *domain.SaleReversed:
-			err = s.exec(ctx, `UPDATE {p}sales SET reversed_pos = ? WHERE member_id = ? AND sale_id = ? AND reversed_pos IS NULL`, pos, pl.MemberID, pl.SaleID)
+			if err = sales.flush(ctx, s); err == nil {
+				err = s.exec(ctx, `UPDATE {p}sales SET reversed_pos = ? WHERE member_id = ? AND sale_id = ? AND reversed_pos IS NULL`, pos, pl.MemberID, pl.SaleID)
+			}
 		case *domain.TargetSet:
 			err = s.exec(ctx, `INSERT OR REPLACE INTO {p}targets (target_id, subject_kind, subject_id, kpi, period, value, pos)
 				VALUES (?, ?, ?, ?, ?, ?, ?)`, pl.TargetID, pl.SubjectKind, pl.SubjectID, pl.KPI, pl.Period, int64(pl.Value), pos)
@@ -164,6 +169,9 @@ func (f *facts) Apply(ctx context.Context, tx *sql.Tx, batch []Envelope) error {
 		if err != nil {
 			return fmt.Errorf("policy facts: %s at %s: %w", e.Type, e.Position, err)
 		}
+	}
+	if err := sales.flush(ctx, s); err != nil {
+		return fmt.Errorf("policy facts: sales: %w", err)
 	}
 	return nil
 }

@@ -193,6 +193,34 @@ func TestPolicies(t *testing.T) {
 			t.Errorf("eligibility recorded %d times, want once", evaluated)
 		}
 	})
+
+	t.Run("a sale reversed before the policies start is not counted", func(t *testing.T) {
+		// The policy facts catch up on the sales and the reversal in one
+		// batch: the reversal must find the sale written before it.
+		l := newLedger(t, time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC))
+		l.do(t, domain.FormTeam{TeamID: "t1", Name: "North", Department: domain.DepartmentSales, Region: "north"})
+		l.do(t, domain.JoinMember{MemberID: "boss", DisplayName: "Boss", Role: "sales_supervisor", TeamID: "t1", JoinedOn: "2025-01-06"})
+		l.do(t, domain.JoinMember{MemberID: "m1", DisplayName: "Ana", Role: "salesperson", TeamID: "t1", JoinedOn: "2025-03-03"})
+		l.do(t, domain.SetTarget{TargetID: "tg1", SubjectKind: domain.SubjectMember, SubjectID: "m1", KPI: "revenue",
+			Period: "2026-11", Value: fixed(t, "80000")})
+		l.do(t, domain.CloseSale{SaleID: "s1", MemberID: "m1", Customer: "c1", AmountMinor: 8_400_000, Currency: "EUR",
+			OccurredAt: time.Date(2026, 11, 10, 10, 0, 0, 0, time.UTC)})
+		l.do(t, domain.CloseSale{SaleID: "s2", MemberID: "m1", Customer: "c2", AmountMinor: 1_000_000, Currency: "EUR",
+			OccurredAt: time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)})
+		l.do(t, domain.ReverseSale{MemberID: "m1", SaleID: "s2", Reason: "cancelled"})
+		score := fixed(t, "100")
+		fin := l.do(t, domain.FinalizeEvaluation{MemberID: "m1", Month: "2026-11",
+			Components: domain.EvaluationComponents{Objective: &score}, Score: score, Band: 3, RulesVersion: 1,
+			InputsDigest: "x", FinalizedBy: "boss"})
+
+		startPolicies(t, l, openDB(t, filepath.Join(t.TempDir(), "v.db")))
+		// 84 000.00 counted (94 000.00 with the reversed sale): a = 1.05 → 1 075.00.
+		want := []rewardEvent{{Type: "granted", RewardID: projections.GoalBonusRewardID("m1", "2026-11"),
+			Kind: domain.RewardGoalBonus, Amount: 107_500, Actor: "policy:goal_bonus", CausationID: fin.Events[0].ID}}
+		if diff := cmp.Diff(want, settle(t, l, "m1", 1)); diff != "" {
+			t.Fatalf("goal bonus (-want +got):\n%s", diff)
+		}
+	})
 }
 
 // waitPolicies waits until every policy checkpoint has reached pos.
