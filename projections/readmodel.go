@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strings"
 	"time"
 
@@ -243,15 +244,25 @@ func jsonText(v any) string {
 // rowBuffer collects the rows of one INSERT and writes them in multi-row
 // statements of up to rowChunk rows: one statement per chunk instead of one
 // per row. Whoever reads the table must flush it first.
+//
+// A flush of fewer rows writes them in statements of powers of two rows
+// (45 rows: 32, 8, 4 and 1), so that a buffer flushed at every void or
+// batch end prepares at most 7 statements per transaction instead of one
+// per row count (each of up to rowChunk × cols parameters).
 type rowBuffer struct {
 	head string // "INSERT … INTO {p}t (a, b) VALUES "
 	tail string // e.g. an ON CONFLICT clause; may be empty
 	cols int
 	args []any
 	n    int
+	sql  [rowChunkLog + 1]string // sql[i]: the statement of 1<<i rows
 }
 
-const rowChunk = 64
+// rowChunk is a power of two: 1 << rowChunkLog.
+const (
+	rowChunkLog = 6
+	rowChunk    = 1 << rowChunkLog
+)
 
 func (r *rowBuffer) add(ctx context.Context, s *stmts, vals ...any) error {
 	r.args = append(r.args, vals...)
@@ -262,10 +273,17 @@ func (r *rowBuffer) add(ctx context.Context, s *stmts, vals ...any) error {
 }
 
 func (r *rowBuffer) flush(ctx context.Context, s *stmts) error {
-	if r.n == 0 {
-		return nil
+	var err error
+	args := r.args
+	for n := r.n; n > 0 && err == nil; {
+		i := bits.Len(uint(n)) - 1 // the largest power of two ≤ n
+		if r.sql[i] == "" {
+			r.sql[i] = valuesSQL(r.head, r.cols, 1<<i, r.tail)
+		}
+		k := (1 << i) * r.cols
+		err = s.exec(ctx, r.sql[i], args[:k]...)
+		args, n = args[k:], n-1<<i
 	}
-	err := s.exec(ctx, valuesSQL(r.head, r.cols, r.n, r.tail), r.args...)
 	clear(r.args)
 	r.args, r.n = r.args[:0], 0
 	return err
