@@ -1015,10 +1015,14 @@ func (b *lbBatch) flush(ctx context.Context) error {
 	}
 	// In the order of the rows of totals (metric, period, subject): each
 	// pass then moves through its pages once instead of at random.
+	attain := attainmentRows()
 	for _, mp := range byPeriod(b.attain) {
-		if err := b.memberAttainment(ctx, mp); err != nil {
+		if err := b.memberAttainment(ctx, &attain, mp); err != nil {
 			return err
 		}
+	}
+	if err := attain.flush(ctx, b.s); err != nil {
+		return err
 	}
 	for _, mp := range byPeriod(b.teamAttain) {
 		if err := b.teamAttainment(ctx, mp); err != nil {
@@ -1155,8 +1159,9 @@ func upsertTotals(n int) string {
 }
 
 // memberAttainment recomputes a member's attainment rows of one period from
-// their revenue rows and personal revenue target.
-func (b *lbBatch) memberAttainment(ctx context.Context, mp memberPeriod) error {
+// their revenue rows and personal revenue target, through rb
+// (attainmentRows), which the caller flushes.
+func (b *lbBatch) memberAttainment(ctx context.Context, rb *rowBuffer, mp memberPeriod) error {
 	per, err := domain.ParsePeriod(mp.period)
 	if err != nil {
 		return nil // a target for a period we cannot read credits nothing
@@ -1169,15 +1174,25 @@ func (b *lbBatch) memberAttainment(ctx context.Context, mp memberPeriod) error {
 		return b.s.exec(ctx, `DELETE FROM {p}totals WHERE subject_id = ? AND metric = 'attainment' AND period = ? AND scope <> 'teams'`,
 			mp.member, mp.period)
 	}
-	// value × 10⁸ stays exact in SQLite's 64-bit integers while a period's
-	// revenue is below 92,233,720,368 minor units (922 million euros).
-	return b.s.exec(ctx, `INSERT INTO {p}totals (metric, period, scope, scope_id, subject_id, value, raw, reached, name)
-		SELECT 'attainment', period, scope, scope_id, subject_id, value * 100000000 / ?1, value, reached, name
-		FROM {p}totals
-		WHERE subject_id = ?2 AND metric = 'revenue' AND period = ?3 AND scope <> 'teams' AND true
+	return rb.add(ctx, b.s, mp.member, mp.period, target)
+}
+
+// attainmentRows takes (member, period, target) and writes, for up to
+// rowChunk of them in one statement, each member's attainment rows of the
+// period from their revenue rows of every member scope. value × 10⁸ stays
+// exact in SQLite's 64-bit integers while a period's revenue is below
+// 92,233,720,368 minor units (922 million euros). CROSS JOIN keeps t the
+// outer loop, each of its rows a search of totals' key: left to choose, the
+// planner scanned a period's revenue rows for every row of t.
+func attainmentRows() rowBuffer {
+	return rowBuffer{head: `WITH t (subject_id, period, target) AS (VALUES `,
+		tail: `) INSERT INTO {p}totals (metric, period, scope, scope_id, subject_id, value, raw, reached, name)
+		SELECT 'attainment', x.period, x.scope, x.scope_id, x.subject_id, x.value * 100000000 / t.target, x.value, x.reached, x.name
+		FROM t CROSS JOIN {p}totals x ON x.metric = 'revenue' AND x.period = t.period AND x.subject_id = t.subject_id AND x.scope <> 'teams'
+		WHERE true
 		ON CONFLICT (metric, period, subject_id, scope, scope_id) DO UPDATE SET
 		value = excluded.value, raw = excluded.raw, reached = excluded.reached, name = excluded.name`,
-		target, mp.member, mp.period)
+		cols: 3}
 }
 
 // memberTarget is the member's revenue target for a period in minor units:
