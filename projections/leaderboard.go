@@ -501,11 +501,10 @@ func (b *lbBatch) dirtyAllAttainment(ctx context.Context, memberID string) error
 		}
 		return nil
 	}
-	if err := b.flushContribs(ctx); err != nil {
-		return err
-	}
 	// The member has a revenue row in exactly the periods of their revenue
-	// contributions (voided ones included: their rows stay, at zero).
+	// contributions (voided ones included: their rows stay, at zero). Those
+	// still pending need no flush first: crediting them at flushContribs
+	// marks their periods (credit marks each revenue row the batch touches).
 	rows, err := b.s.query(ctx, `SELECT DISTINCT day FROM {p}sc_contrib WHERE member_id = ? AND metric = 'revenue'`, memberID)
 	if err != nil {
 		return err
