@@ -616,7 +616,7 @@ func (b *lbBatch) flushContribs(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		res, err := st.ExecContext(ctx, args...)
+		res, err := st.ExecContext(b.s.ctx(ctx), args...)
 		if err != nil {
 			return fmt.Errorf("insert contributions: %w", err)
 		}

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"perfledger/domain"
@@ -695,7 +696,7 @@ func (r *Runner) Apply(ctx context.Context, name string, events []domain.Event) 
 		return nil
 	}
 	r.live.Lock()
-	err := r.commit(ctx, []*instance{inst}, batch, last)
+	err := cancelled(ctx, r.commit(ctx, []*instance{inst}, batch, last))
 	r.live.Unlock()
 	if err != nil {
 		at := last
@@ -1126,7 +1127,8 @@ func (r *Runner) replayIndexed(ctx context.Context, log EventLog, insts []*insta
 	defer stop()
 	groups := r.byFile(insts)
 	if len(groups) <= 1 {
-		return r.replayGroup(ctx, r.decodeAhead(rctx, log, from), insts, from, floor, index, stops, nil)
+		last, err := r.replayGroup(ctx, r.decodeAhead(rctx, log, from), insts, from, floor, index, stops, nil)
+		return last, cancelled(ctx, err)
 	}
 	if len(stops) > 0 {
 		return from, errors.New("projections: a replay with stops must cover one database")
@@ -1157,6 +1159,8 @@ func (r *Runner) replayIndexed(ctx context.Context, log EventLog, insts []*insta
 		}
 	}()
 	lasts, errs := make([]domain.Position, len(groups)), make([]error, len(groups))
+	var first atomic.Int32 // the group that failed first: the others stop because it did
+	first.Store(-1)
 	var wg sync.WaitGroup
 	for i, group := range groups {
 		wg.Go(func() {
@@ -1165,7 +1169,9 @@ func (r *Runner) replayIndexed(ctx context.Context, log EventLog, insts []*insta
 				names[k] = in.proj.Name()
 			}
 			// The others stop too when one fails: the log is read for all.
-			if lasts[i], errs[i] = r.replayGroup(rctx, runs[i], group, from, floor, index, nil, names); errs[i] != nil {
+			lasts[i], errs[i] = r.replayGroup(rctx, runs[i], group, from, floor, index, nil, names)
+			if errs[i] = cancelled(rctx, errs[i]); errs[i] != nil {
+				first.CompareAndSwap(-1, int32(i))
 				stop()
 			}
 		})
@@ -1173,10 +1179,8 @@ func (r *Runner) replayIndexed(ctx context.Context, log EventLog, insts []*insta
 	wg.Wait()
 	// The error of the one that failed, not the others' (cancelled).
 	var failed error
-	for _, err := range errs {
-		if err != nil && (failed == nil || errors.Is(failed, context.Canceled) && !errors.Is(err, context.Canceled)) {
-			failed = err
-		}
+	if i := first.Load(); i >= 0 {
+		failed = errs[i]
 	}
 	if failed == nil {
 		if failed = ctx.Err(); failed == nil {
@@ -1188,6 +1192,17 @@ func (r *Runner) replayIndexed(ctx context.Context, log EventLog, insts []*insta
 		}
 	}
 	return from, failed
+}
+
+// cancelled returns err, with ctx's error when ctx has ended: the read
+// models' statements do not watch ctx (see newStmts), so once database/sql
+// has rolled their transaction back they fail with sql.ErrTxDone, which
+// callers must read as the cancellation or deadline it is.
+func cancelled(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() == nil || errors.Is(err, ctx.Err()) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ctx.Err(), err)
 }
 
 // lowest returns the lowest checkpoint of insts, and at least floor.

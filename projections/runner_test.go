@@ -661,3 +661,94 @@ func TestCatchUpFailureLeavesNoReader(t *testing.T) {
 		t.Errorf("%d goroutines after the failed replays, %d before", n, before)
 	}
 }
+
+// cancelling is a read model that cancels a context in the middle of
+// applying a batch, at the position its trigger names, and goes on applying
+// the batch.
+type cancelling struct {
+	projections.Projector
+	at *cancelAt
+}
+
+type cancelAt struct {
+	pos    domain.Position
+	cancel context.CancelFunc
+}
+
+func (c *cancelling) Apply(ctx context.Context, tx *sql.Tx, batch []projections.Envelope) error {
+	for i, e := range batch {
+		if e.Position == c.at.pos {
+			if err := c.Projector.Apply(ctx, tx, batch[:i]); err != nil {
+				return err
+			}
+			c.at.cancel()
+			return c.Projector.Apply(ctx, tx, batch[i:])
+		}
+	}
+	return c.Projector.Apply(ctx, tx, batch)
+}
+
+// TestCancelledApplyCommitsNoPartOfItsBatch: a replay or a live batch
+// cancelled while a read model applies it (its statements do not watch the
+// context: the transaction does) stops with the context's error, keeps what
+// was committed before, and a later catch-up or delivery finishes from there.
+func TestCancelledApplyCommitsNoPartOfItsBatch(t *testing.T) {
+	db := openDB(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	at := &cancelAt{pos: domain.Seq(700), cancel: cancel}
+	audit := func(prefix string) projections.Projector {
+		return &cancelling{Projector: projections.NewAudit(prefix), at: at}
+	}
+	// A replay's transaction takes whole runs of 512 events: here 1–512,
+	// 513–1024 (cancelled) and 1025–1200.
+	r := newRunnerBatch(t, db, 100, audit)
+	log := activityLog(t, 1200)
+	if err := r.CatchUp(ctx, log); !errors.Is(err, context.Canceled) {
+		t.Fatalf("CatchUp cancelled = %v, want context.Canceled", err)
+	}
+	var table string
+	if err := db.QueryRow(`SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'audit%audit'`).Scan(&table); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string, last uint64) {
+		t.Helper()
+		rs, err := db.Query(`SELECT position_commit FROM ` + table + ` ORDER BY 1`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rs.Close()
+		var got []uint64
+		for rs.Next() {
+			var p uint64
+			if err := rs.Scan(&p); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, p)
+		}
+		if diff := cmp.Diff(seq(1, last), got); diff != "" {
+			t.Fatalf("rows %s (-want +got):\n%s", when, diff)
+		}
+		if cp, err := r.Checkpoint("audit"); err != nil || cp != domain.Seq(last) {
+			t.Fatalf("checkpoint %s: %v, %v; want %d", when, cp, err, last)
+		}
+	}
+	check("after the cancelled replay", 512)
+	if err := r.CatchUp(context.Background(), log); err != nil {
+		t.Fatal(err)
+	}
+	check("after catching up again", 1200)
+
+	live := activities(t, 1201, 1400)
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	at.pos, at.cancel = domain.Seq(1300), cancel
+	if err := r.Apply(ctx, "audit", live); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Apply cancelled = %v, want context.Canceled", err)
+	}
+	check("after the cancelled live batch", 1200)
+	if err := r.Apply(context.Background(), "audit", live); err != nil {
+		t.Fatal(err)
+	}
+	check("after the live batch delivered again", 1400)
+}

@@ -881,7 +881,7 @@ func (p *Scorecard) compute(ctx context.Context, db Queryer, exists, memberID, p
 		if err != nil {
 			return fmt.Errorf("scorecard: %w", err)
 		}
-		s := newStmts(tx, p.prefix)
+		s := newQueryStmts(tx, p.prefix)
 		defer s.close()
 		book, err := loadRules(ctx, s)
 		if err != nil {
