@@ -70,7 +70,13 @@ func (t *tally) Apply(ctx context.Context, tx *sql.Tx, batch []projections.Envel
 // rows lists the positions in the tally's tables.
 func (t *tally) rows(tb testing.TB, db *sql.DB) []uint64 {
 	tb.Helper()
-	rs, err := db.Query(`SELECT pos FROM ` + t.prefix + `events ORDER BY pos`)
+	return positionsOf(tb, db, `SELECT pos FROM `+t.prefix+`events ORDER BY pos`)
+}
+
+// positionsOf returns the numbers a query selects.
+func positionsOf(tb testing.TB, db *sql.DB, query string) []uint64 {
+	tb.Helper()
+	rs, err := db.Query(query)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -82,6 +88,9 @@ func (t *tally) rows(tb testing.TB, db *sql.DB) []uint64 {
 			tb.Fatal(err)
 		}
 		out = append(out, p)
+	}
+	if err := rs.Err(); err != nil {
+		tb.Fatal(err)
 	}
 	return out
 }
@@ -713,20 +722,7 @@ func TestCancelledApplyCommitsNoPartOfItsBatch(t *testing.T) {
 	}
 	check := func(when string, last uint64) {
 		t.Helper()
-		rs, err := db.Query(`SELECT position_commit FROM ` + table + ` ORDER BY 1`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rs.Close()
-		var got []uint64
-		for rs.Next() {
-			var p uint64
-			if err := rs.Scan(&p); err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, p)
-		}
-		if diff := cmp.Diff(seq(1, last), got); diff != "" {
+		if diff := cmp.Diff(seq(1, last), positionsOf(t, db, `SELECT position_commit FROM `+table+` ORDER BY 1`)); diff != "" {
 			t.Fatalf("rows %s (-want +got):\n%s", when, diff)
 		}
 		if cp, err := r.Checkpoint("audit"); err != nil || cp != domain.Seq(last) {

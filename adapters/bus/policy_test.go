@@ -121,18 +121,27 @@ func settle(tb testing.TB, l *ledger, member string, n int) []rewardEvent {
 	}
 }
 
+// anaLedger is a ledger with team t1, its supervisor "boss", and Ana (m1),
+// a salesperson with a revenue target of 80,000.00 for 2026-11 and two sales
+// of that month (minor units): s1 on the 10th, s2 on the 20th.
+func anaLedger(tb testing.TB, s1, s2 int64) *ledger {
+	tb.Helper()
+	l := newLedger(tb, time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC))
+	l.do(tb, domain.FormTeam{TeamID: "t1", Name: "North", Department: domain.DepartmentSales, Region: "north"})
+	l.do(tb, domain.JoinMember{MemberID: "boss", DisplayName: "Boss", Role: "sales_supervisor", TeamID: "t1", JoinedOn: "2025-01-06"})
+	l.do(tb, domain.JoinMember{MemberID: "m1", DisplayName: "Ana", Role: "salesperson", TeamID: "t1", JoinedOn: "2025-03-03"})
+	l.do(tb, domain.SetTarget{TargetID: "tg1", SubjectKind: domain.SubjectMember, SubjectID: "m1", KPI: "revenue",
+		Period: "2026-11", Value: fixed(tb, "80000")})
+	l.do(tb, domain.CloseSale{SaleID: "s1", MemberID: "m1", Customer: "c1", AmountMinor: s1, Currency: "EUR",
+		OccurredAt: time.Date(2026, 11, 10, 10, 0, 0, 0, time.UTC)})
+	l.do(tb, domain.CloseSale{SaleID: "s2", MemberID: "m1", Customer: "c2", AmountMinor: s2, Currency: "EUR",
+		OccurredAt: time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)})
+	return l
+}
+
 func TestPolicies(t *testing.T) {
 	t.Run("goal bonus on finalization, clawback on reversal, never twice", func(t *testing.T) {
-		l := newLedger(t, time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC))
-		l.do(t, domain.FormTeam{TeamID: "t1", Name: "North", Department: domain.DepartmentSales, Region: "north"})
-		l.do(t, domain.JoinMember{MemberID: "boss", DisplayName: "Boss", Role: "sales_supervisor", TeamID: "t1", JoinedOn: "2025-01-06"})
-		l.do(t, domain.JoinMember{MemberID: "m1", DisplayName: "Ana", Role: "salesperson", TeamID: "t1", JoinedOn: "2025-03-03"})
-		l.do(t, domain.SetTarget{TargetID: "tg1", SubjectKind: domain.SubjectMember, SubjectID: "m1", KPI: "revenue",
-			Period: "2026-11", Value: fixed(t, "80000")})
-		l.do(t, domain.CloseSale{SaleID: "s1", MemberID: "m1", Customer: "c1", AmountMinor: 6_000_000, Currency: "EUR",
-			OccurredAt: time.Date(2026, 11, 10, 10, 0, 0, 0, time.UTC)})
-		l.do(t, domain.CloseSale{SaleID: "s2", MemberID: "m1", Customer: "c2", AmountMinor: 2_400_000, Currency: "EUR",
-			OccurredAt: time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)})
+		l := anaLedger(t, 6_000_000, 2_400_000)
 		// Sale ids are unique per member: m2's s2 is another sale.
 		l.do(t, domain.JoinMember{MemberID: "m2", DisplayName: "Ben", Role: "salesperson", TeamID: "t1", JoinedOn: "2025-03-03"})
 		l.do(t, domain.CloseSale{SaleID: "s2", MemberID: "m2", Customer: "c9", AmountMinor: 100_000, Currency: "EUR",
@@ -197,16 +206,7 @@ func TestPolicies(t *testing.T) {
 	t.Run("a sale reversed before the policies start is not counted", func(t *testing.T) {
 		// The policy facts catch up on the sales and the reversal in one
 		// batch: the reversal must find the sale written before it.
-		l := newLedger(t, time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC))
-		l.do(t, domain.FormTeam{TeamID: "t1", Name: "North", Department: domain.DepartmentSales, Region: "north"})
-		l.do(t, domain.JoinMember{MemberID: "boss", DisplayName: "Boss", Role: "sales_supervisor", TeamID: "t1", JoinedOn: "2025-01-06"})
-		l.do(t, domain.JoinMember{MemberID: "m1", DisplayName: "Ana", Role: "salesperson", TeamID: "t1", JoinedOn: "2025-03-03"})
-		l.do(t, domain.SetTarget{TargetID: "tg1", SubjectKind: domain.SubjectMember, SubjectID: "m1", KPI: "revenue",
-			Period: "2026-11", Value: fixed(t, "80000")})
-		l.do(t, domain.CloseSale{SaleID: "s1", MemberID: "m1", Customer: "c1", AmountMinor: 8_400_000, Currency: "EUR",
-			OccurredAt: time.Date(2026, 11, 10, 10, 0, 0, 0, time.UTC)})
-		l.do(t, domain.CloseSale{SaleID: "s2", MemberID: "m1", Customer: "c2", AmountMinor: 1_000_000, Currency: "EUR",
-			OccurredAt: time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)})
+		l := anaLedger(t, 8_400_000, 1_000_000)
 		l.do(t, domain.ReverseSale{MemberID: "m1", SaleID: "s2", Reason: "cancelled"})
 		score := fixed(t, "100")
 		fin := l.do(t, domain.FinalizeEvaluation{MemberID: "m1", Month: "2026-11",
