@@ -1229,18 +1229,21 @@ func (b *lbBatch) memberTarget(ctx context.Context, memberID string, per domain.
 	if err != nil {
 		return 0, err
 	}
-	return defaultRevenueTarget(b.book.at(per.Start()), role, per), nil
+	return defaultRevenueTarget(b.book, role, per), nil
 }
 
-func defaultRevenueTarget(r scoring.Rules, role string, per domain.Period) int64 {
-	if _, err := r.NormMultiplier(role); err != nil {
+// defaultRevenueTarget is the revenue target of a role for a period, in
+// minor units, under the rule set in force at the period's start (0 when
+// that rule set has no revenue KPI).
+func defaultRevenueTarget(book *rulesBook, role string, per domain.Period) int64 {
+	if _, err := book.at(per.Start()).NormMultiplier(role); err != nil {
 		role = scoring.RoleSalesperson // a role the rule set does not know scores like a salesperson
 	}
-	t, err := r.TargetFor(role, scoring.KPIRevenue, per, nil)
+	t, err := book.defaultTargets(role, per)
 	if err != nil {
 		return 0
 	}
-	return majorToMinor(t.Value)
+	return majorToMinor(t[scoring.KPIRevenue])
 }
 
 // attainmentValue is revenue/target as percent × attainmentScale, floored.

@@ -24,6 +24,16 @@ const rulesSchema = `CREATE TABLE IF NOT EXISTS {p}rules (
 type rulesBook struct {
 	from  []string // effective days, ascending; "" for the default
 	rules []scoring.Rules
+	// defaults remembers the default targets (no TargetSet) of a role and
+	// period under the rule set in force at the period's start: a batch
+	// scores thousands of member-weeks with a handful of roles, each target
+	// an exact computation. Inserting a rule set forgets them.
+	defaults map[defaultsKey]map[string]domain.Fixed
+}
+
+type defaultsKey struct {
+	role string
+	per  domain.Period
 }
 
 func loadRules(ctx context.Context, s *stmts) (*rulesBook, error) {
@@ -48,6 +58,7 @@ func loadRules(ctx context.Context, s *stmts) (*rulesBook, error) {
 }
 
 func (b *rulesBook) insert(from string, r scoring.Rules) {
+	clear(b.defaults) // a period may now start under this one
 	i := sort.Search(len(b.from), func(i int) bool { return b.from[i] > from })
 	b.from = append(b.from[:i], append([]string{from}, b.from[i:]...)...)
 	b.rules = append(b.rules[:i], append([]scoring.Rules{r}, b.rules[i:]...)...)
@@ -76,4 +87,23 @@ func (b *rulesBook) at(t time.Time) scoring.Rules {
 	day := fmtDay(t)
 	i := sort.Search(len(b.from), func(i int) bool { return b.from[i] > day })
 	return b.rules[i-1]
+}
+
+// defaultTargets returns the targets of every KPI for a role and period
+// under the rule set in force at the period's start when no TargetSet
+// applies (Rules.Targets without any). Callers must not modify the map.
+func (b *rulesBook) defaultTargets(role string, per domain.Period) (map[string]domain.Fixed, error) {
+	k := defaultsKey{role: role, per: per}
+	if t, ok := b.defaults[k]; ok {
+		return t, nil
+	}
+	t, err := b.at(per.Start()).Targets(role, per, nil)
+	if err != nil {
+		return nil, err
+	}
+	if b.defaults == nil {
+		b.defaults = map[defaultsKey]map[string]domain.Fixed{}
+	}
+	b.defaults[k] = t
+	return t, nil
 }

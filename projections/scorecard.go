@@ -112,6 +112,9 @@ type scoreKeeper struct {
 	cur    int64 // position of the event being applied
 	// targets caches each member's TargetSets (by position) during recompute.
 	targetRows map[string][]scTarget
+	// ratings holds the rows of sc_ratings apply added, written in
+	// multi-row statements; recompute, which reads them, writes them first.
+	ratings rowBuffer
 }
 
 type scTarget struct {
@@ -122,7 +125,8 @@ type scTarget struct {
 
 func newScoreKeeper(book *rulesBook, org *orgCache) *scoreKeeper {
 	return &scoreKeeper{book: book, org: org, weeks: map[memberPeriod]int64{}, months: map[memberPeriod]int64{},
-		targetRows: map[string][]scTarget{}, days: map[int64][3]string{}}
+		targetRows: map[string][]scTarget{}, days: map[int64][3]string{},
+		ratings: rowBuffer{head: `INSERT OR IGNORE INTO {p}sc_ratings (event_id, member_id, period, kind, rating, position) VALUES `, cols: 6}}
 }
 
 // dirtyAt marks the week of t and the months it overlaps, as dirtyWeek
@@ -201,18 +205,15 @@ func (k *scoreKeeper) apply(ctx context.Context, s *stmts, e Envelope) error {
 		}
 		week = canonicalPeriod(week)
 		k.dirtyWeek(ev.MemberID, week)
-		return s.exec(ctx, `INSERT OR IGNORE INTO {p}sc_ratings (event_id, member_id, period, kind, rating, position) VALUES (?, ?, ?, 'quality', ?, ?)`,
-			e.ID, ev.MemberID, week, ev.Rating, int64(e.Position.Commit))
+		return k.ratings.add(ctx, s, e.ID, ev.MemberID, week, "quality", ev.Rating, int64(e.Position.Commit))
 	case *domain.ManagerRatingRecorded:
 		month := canonicalPeriod(ev.Month)
 		k.mark(k.months, memberPeriod{ev.MemberID, month})
-		return s.exec(ctx, `INSERT OR IGNORE INTO {p}sc_ratings (event_id, member_id, period, kind, rating, position) VALUES (?, ?, ?, 'manager', ?, ?)`,
-			e.ID, ev.MemberID, month, ev.Rating, int64(e.Position.Commit))
+		return k.ratings.add(ctx, s, e.ID, ev.MemberID, month, "manager", ev.Rating, int64(e.Position.Commit))
 	case *domain.EvaluationFinalized:
 		month := canonicalPeriod(ev.Month)
 		k.mark(k.months, memberPeriod{ev.MemberID, month})
-		return s.exec(ctx, `INSERT OR IGNORE INTO {p}sc_ratings (event_id, member_id, period, kind, rating, position) VALUES (?, ?, ?, 'final', ?, ?)`,
-			e.ID, ev.MemberID, month, ev.Band, int64(e.Position.Commit))
+		return k.ratings.add(ctx, s, e.ID, ev.MemberID, month, "final", ev.Band, int64(e.Position.Commit))
 	case *domain.TargetSet:
 		if ev.SubjectKind != domain.SubjectMember {
 			return nil
@@ -408,6 +409,9 @@ type scoreHooks struct {
 
 // recompute scores every dirty week, then every dirty month, telling hooks.
 func (k *scoreKeeper) recompute(ctx context.Context, s *stmts, hooks scoreHooks) error {
+	if err := k.ratings.flush(ctx, s); err != nil {
+		return err
+	}
 	clear(k.targetRows)
 	defer clear(k.targetRows)
 	weeks := sortedKeys(k.weeks)
@@ -593,7 +597,12 @@ func (k *scoreKeeper) week(ctx context.Context, s *stmts, memberID, week string)
 	if err != nil {
 		return ScorecardWeek{}, false, err
 	}
-	targets, err := rules.Targets(role, per, set)
+	var targets map[string]domain.Fixed
+	if len(set) == 0 {
+		targets, err = k.book.defaultTargets(role, per)
+	} else {
+		targets, err = rules.Targets(role, per, set)
+	}
 	if err != nil {
 		return ScorecardWeek{}, false, err
 	}
