@@ -611,16 +611,8 @@ func (b *lbBatch) flushContribs(ctx context.Context) error {
 		}
 		chunk := order[:n]
 		order = order[n:]
-		st, err := b.s.get(ctx, valuesSQL(`INSERT OR IGNORE INTO {p}sc_contrib (source_id, member_id, week, month, source, currency,
-		amount, event_id, voided_by, metric, team_id, occurred_at, day, points) VALUES `, cols, n, ""))
-		if err != nil {
-			return err
-		}
-		res, err := st.ExecContext(b.s.ctx(ctx), args...)
-		if err != nil {
-			return fmt.Errorf("insert contributions: %w", err)
-		}
-		k, err := res.RowsAffected()
+		k, err := b.s.execN(ctx, valuesSQL(`INSERT OR IGNORE INTO {p}sc_contrib (source_id, member_id, week, month, source, currency,
+		amount, event_id, voided_by, metric, team_id, occurred_at, day, points) VALUES `, cols, n, ""), args...)
 		if err != nil {
 			return err
 		}

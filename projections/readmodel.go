@@ -154,14 +154,21 @@ func (s *stmts) get(ctx context.Context, q string) (*sql.Stmt, error) {
 }
 
 func (s *stmts) exec(ctx context.Context, q string, args ...any) error {
+	_, err := s.execN(ctx, q, args...)
+	return err
+}
+
+// execN runs a statement and returns how many rows it changed.
+func (s *stmts) execN(ctx context.Context, q string, args ...any) (int64, error) {
 	st, err := s.get(ctx, q)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if _, err := st.ExecContext(s.ctx(ctx), args...); err != nil {
-		return fmt.Errorf("%s: %w", firstLine(q), err)
+	res, err := st.ExecContext(s.ctx(ctx), args...)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", firstLine(q), err)
 	}
-	return nil
+	return res.RowsAffected()
 }
 
 func (s *stmts) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
