@@ -1,11 +1,14 @@
 package bus_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -128,22 +131,53 @@ func TestCrashChild(t *testing.T) {
 	if os.Getenv(envCrashChild) != "1" {
 		t.Skip("run by TestCrash only")
 	}
-	mark := os.Getenv(envCrashMark)
+	mark, apart := os.Getenv(envCrashMark), os.Getenv(envCrashApart)
+	var running atomic.Pointer[projections.Runner]
 	// The tally blocks, inside an open transaction, in a batch past event
 	// crashAt, after it has written rows of the batch: the parent kills it
-	// there.
+	// there. Live batches take turns across databases, so while the tally
+	// blocks no other read model commits. With the leaderboard in a
+	// database of its own, the tally blocks only once the leaderboard has
+	// committed a batch there (it goes on past crashAt until then), and
+	// blocks as soon as the leaderboard has passed crashAt: the kill finds
+	// both databases part-way.
 	slow := func(e projections.Envelope) error {
-		if e.Position.Commit >= crashAt {
-			if err := os.WriteFile(mark, []byte(e.Position.String()), 0o600); err != nil {
-				return err
+		if apart != "" {
+			lb, ok := positionOf(running.Load(), "leaderboard")
+			if !ok || lb.IsZero() || (e.Position.Commit < crashAt && lb.Commit < crashAt) {
+				return nil
 			}
-			time.Sleep(time.Minute)
+		} else if e.Position.Commit < crashAt {
+			return nil
 		}
+		// Written whole, then renamed: the parent kills the child as soon
+		// as it sees the mark.
+		if err := os.WriteFile(mark+".new", []byte(strconv.FormatUint(e.Position.Commit, 10)), 0o600); err != nil {
+			return err
+		}
+		if err := os.Rename(mark+".new", mark); err != nil {
+			return err
+		}
+		time.Sleep(time.Minute)
 		return nil
 	}
-	rc := crashViews(t, os.Getenv(envCrashDB), os.Getenv(envCrashApart), crashFactories(slow))
+	rc := crashViews(t, os.Getenv(envCrashDB), apart, crashFactories(slow))
 	h := startWith(t, crashStore(t, os.Getenv(envCrashLog)), rc, bus.Config{MaxBatch: 50})
+	running.Store(h.runner)
 	h.waitFor(t, domain.Seq(1<<40)) // never reached: killed first
+}
+
+// positionOf returns the named projection's position in r, once r is set.
+func positionOf(r *projections.Runner, name string) (domain.Position, bool) {
+	if r == nil {
+		return domain.Position{}, false
+	}
+	for _, st := range r.Positions() {
+		if st.Name == name {
+			return st.Position, true
+		}
+	}
+	return domain.Position{}, false
 }
 
 func TestCrash(t *testing.T) {
@@ -176,6 +210,8 @@ func crashAndRestart(t *testing.T, apart bool) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), envCrashChild+"=1", envCrashDB+"="+path, envCrashMark+"="+mark, envCrashLog+"="+logPath,
 		envCrashApart+"="+lbPath)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -188,10 +224,11 @@ func crashAndRestart(t *testing.T, apart bool) {
 		}
 		select {
 		case err := <-exited:
-			t.Fatalf("child exited before the crash point: %v", err)
+			t.Fatalf("child exited before the crash point: %v\n%s", err, out.Bytes())
 		case <-deadline:
-			cmd.Process.Kill()
-			t.Fatal("child never reached the crash point")
+			_ = cmd.Process.Kill()
+			err := <-exited
+			t.Fatalf("child never reached the crash point (%v):\n%s", err, out.Bytes())
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
@@ -200,6 +237,14 @@ func crashAndRestart(t *testing.T, apart bool) {
 	}
 	if err := <-exited; err == nil {
 		t.Fatal("the child exited normally; it should have been killed")
+	}
+	b, err := os.ReadFile(mark)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blockedAt, err := strconv.ParseUint(string(b), 10, 64)
+	if err != nil {
+		t.Fatalf("mark %q: %v", b, err)
 	}
 
 	// Restart on the crashed databases.
@@ -220,10 +265,11 @@ func crashAndRestart(t *testing.T, apart bool) {
 		t.Fatal(err)
 	}
 
-	// The tally was killed inside a batch past 1200, after committing
-	// some batches: the restart resumed from its checkpoint.
-	if got := killedAt[0].Position.Commit; got == 0 || got >= crashAt {
-		t.Errorf("tally checkpoint at the kill = %d, want within (0, %d)", got, crashAt)
+	// The tally was killed inside the batch that holds the event it
+	// blocked at, after committing some batches: the restart resumed from
+	// its checkpoint.
+	if got := killedAt[0].Position.Commit; got == 0 || got >= blockedAt || (!apart && blockedAt < crashAt) {
+		t.Errorf("tally checkpoint at the kill = %d, blocked at %d, want within (0, %d)", got, blockedAt, blockedAt)
 	}
 	if apart {
 		// The leaderboard had committed batches of its own database when
