@@ -74,11 +74,15 @@ func goldenEvents(tb testing.TB, name string) []projections.Envelope {
 		if err != nil {
 			tb.Fatalf("%s line %d: %v", name, line, err)
 		}
-		strict := reflect.New(reflect.TypeOf(p).Elem()).Interface()
-		sdec := json.NewDecoder(bytes.NewReader(data.Bytes()))
-		sdec.DisallowUnknownFields()
-		if err := sdec.Decode(strict); err != nil {
-			tb.Fatalf("%s line %d: %s payload: %v", name, line, gl.Type, err)
+		// A field the payload does not know is a typo in the golden log;
+		// an older version (upcast when decoded) has fields of its own.
+		if gl.Type == p.EventType() {
+			strict := reflect.New(reflect.TypeOf(p).Elem()).Interface()
+			sdec := json.NewDecoder(bytes.NewReader(data.Bytes()))
+			sdec.DisallowUnknownFields()
+			if err := sdec.Decode(strict); err != nil {
+				tb.Fatalf("%s line %d: %s payload: %v", name, line, gl.Type, err)
+			}
 		}
 		ev := domain.Event{
 			ID: gl.ID, Type: gl.Type, Stream: gl.Stream, Data: data.Bytes(),
@@ -396,6 +400,9 @@ func TestGoldenAudit(t *testing.T) {
 				"member_ana_page":     q(projections.AuditQuery{MemberID: "m-ana", Limit: 3}),
 				"actor_boss":          q(projections.AuditQuery{Actor: "m-boss"}),
 				"type_sale_closed":    q(projections.AuditQuery{Type: "SaleClosed"}),
+				"type_sale_closed_v1": q(projections.AuditQuery{Type: "SaleClosed.v1"}),
+				"type_sale_closed_v2": q(projections.AuditQuery{Type: "SaleClosed.v2", Limit: 1}),
+				"member_ana_sales":    q(projections.AuditQuery{MemberID: "m-ana", Type: "SaleClosed"}),
 				"stream_team":         q(projections.AuditQuery{Stream: "team-t-north"}),
 				"recorded_on_17th":    q(projections.AuditQuery{RecordedFrom: day("2026-11-17T00:00:00Z"), RecordedTo: day("2026-11-18T00:00:00Z")}),
 				"refused_empty_range": q(projections.AuditQuery{RecordedFrom: day("2026-11-17T00:00:00Z"), RecordedTo: day("2026-11-17T00:00:00Z")}),

@@ -255,37 +255,68 @@ func TestLeaderboardCountsActivityIDsPerMember(t *testing.T) {
 }
 
 // A void marks the voiding member's own activity in the audit trail, not
-// another member's activity with the same id, however many weeks back.
+// another member's activity with the same id, however many weeks back. It
+// marks the first earlier activity with that id (a log the commands would
+// not write can hold two), and nothing when none came before it.
 func TestAuditVoidMarksTheMembersOwnActivity(t *testing.T) {
 	ctx := context.Background()
 	day := time.Date(2026, 11, 16, 9, 0, 0, 0, time.UTC)
 	events := payloadEvents(t, day,
-		call("a", "x", day.AddDate(0, 0, -42)),
-		call("b", "x", day),
-		call("a", "y", day),
-		voided("b", "x", "typo"),
-		voided("a", "x", "six weeks late"),
+		call("a", "x", day.AddDate(0, 0, -42)), // 0
+		call("b", "x", day),                    // 1
+		call("a", "y", day),                    // 2
+		voided("b", "x", "typo"),               // 3
+		voided("a", "x", "six weeks late"),     // 4
+		call("a", "z", day),                    // 5
+		voided("a", "w", "before it"),          // 6
+		call("a", "z", day),                    // 7: the same id again
+		call("a", "w", day),                    // 8: after its void
+		voided("a", "z", "once"),               // 9
+		voided("a", "z", "twice"),              // 10
 	)
-	for _, size := range []int{0, 1} {
+	id := func(i int) string { return events[i].ID }
+	by := map[string][]string{id(0): {id(4)}, id(1): {id(3)}, id(5): {id(9), id(10)}}
+	voids := map[string]string{id(3): id(1), id(4): id(0), id(9): id(5), id(10): id(5)}
+	cases := []struct {
+		q     projections.AuditQuery
+		by    map[string][]string
+		voids map[string]string
+	}{
+		{projections.AuditQuery{}, by, voids},
+		{projections.AuditQuery{Limit: 2}, by, voids},
+		{projections.AuditQuery{MemberID: "a"}, map[string][]string{id(0): {id(4)}, id(5): {id(9), id(10)}},
+			map[string]string{id(4): id(0), id(9): id(5), id(10): id(5)}},
+		{projections.AuditQuery{Type: "ActivityVoided"}, map[string][]string{}, voids},
+	}
+	for _, size := range []int{0, 1, 4} {
 		au := projections.NewAudit("au_").(*projections.Audit)
 		db := projected(t, au, events, size)
-		page, err := au.Trail(ctx, db, projections.AuditQuery{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		voidedBy := map[string][]string{}
-		voids := map[string]string{}
-		for _, e := range page.Items {
-			voidedBy[e.ID], voids[e.ID] = e.VoidedBy, e.Voids
-		}
-		id := func(i int) string { return events[i].ID }
-		wantBy := map[string][]string{id(0): {id(4)}, id(1): {id(3)}, id(2): nil, id(3): nil, id(4): nil}
-		wantVoids := map[string]string{id(0): "", id(1): "", id(2): "", id(3): id(1), id(4): id(0)}
-		if diff := cmp.Diff(wantBy, voidedBy); diff != "" {
-			t.Errorf("batches of %d: voided_by (-want +got):\n%s", size, diff)
-		}
-		if diff := cmp.Diff(wantVoids, voids); diff != "" {
-			t.Errorf("batches of %d: voids (-want +got):\n%s", size, diff)
+		for _, c := range cases {
+			gotBy, gotVoids := map[string][]string{}, map[string]string{}
+			q := c.q
+			for {
+				page, err := au.Trail(ctx, db, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range page.Items {
+					if e.VoidedBy != nil {
+						gotBy[e.ID] = e.VoidedBy
+					}
+					if e.Voids != "" {
+						gotVoids[e.ID] = e.Voids
+					}
+				}
+				if q.Cursor = page.Next; q.Cursor == "" {
+					break
+				}
+			}
+			if diff := cmp.Diff(c.by, gotBy); diff != "" {
+				t.Errorf("batches of %d, %+v: voided_by (-want +got):\n%s", size, c.q, diff)
+			}
+			if diff := cmp.Diff(c.voids, gotVoids); diff != "" {
+				t.Errorf("batches of %d, %+v: voids (-want +got):\n%s", size, c.q, diff)
+			}
 		}
 	}
 }
