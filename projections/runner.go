@@ -1035,6 +1035,40 @@ func (r *Runner) SavePolicyCheckpoint(ctx context.Context, policy string, pos do
 	return nil
 }
 
+// PolicyCheckpoints returns, by policy name, every policy checkpoint kept
+// in db, the RunnerConfig.DB of a runner: what a new read-model database
+// must carry over so that the policies go on where they were. A database
+// no runner has used yet has none.
+func PolicyCheckpoints(ctx context.Context, db *sql.DB) (map[string]domain.Position, error) {
+	var n int
+	if err := db.QueryRowContext(ctx,
+		`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'projection_checkpoints'`).Scan(&n); err != nil {
+		return nil, fmt.Errorf("projections: policy checkpoints: %w", err)
+	}
+	out := map[string]domain.Position{}
+	if n == 0 {
+		return out, nil
+	}
+	rows, err := db.QueryContext(ctx, `SELECT substr(name, 8), position_commit, position_prepare
+		FROM projection_checkpoints WHERE prefix = '' AND substr(name, 1, 7) = 'policy:'`)
+	if err != nil {
+		return nil, fmt.Errorf("projections: policy checkpoints: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var c, p int64
+		if err := rows.Scan(&name, &c, &p); err != nil {
+			return nil, fmt.Errorf("projections: policy checkpoints: %w", err)
+		}
+		out[name] = domain.Position{Commit: uint64(c), Prepare: uint64(p)}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("projections: policy checkpoints: %w", err)
+	}
+	return out, nil
+}
+
 // CatchUp applies the log to the serving instances of the named projections
 // (all when none is named) straight from log, decoding each event once and
 // applying big batches, one transaction per batch for all of them, until the

@@ -17,10 +17,14 @@ func runRebuild(ctx context.Context, env *environment, args []string) error {
 	var c dataConfig
 	fs := newFlags(env, "rebuild", `rebuild [--data DIR] [projection ...]
 
-Rebuilds read models from the event log into fresh tables, then swaps them in
-and drops the old ones; with no names, every read model. The read models of a
-running `+"`ledger serve`"+` are rebuilt by that process at start when their version
-changes; this command needs the server stopped (it says so if it is not).`)
+Rebuilds the named read models from the event log into fresh tables, then
+swaps them in and drops the old ones. With no names, every read model is
+rebuilt into new database files (in DIR/rebuilding meanwhile, written
+without a journal, which is faster), which then replace the old ones; if the
+rebuild fails or is interrupted, the old ones stay as they were. The read
+models of a running `+"`ledger serve`"+` are rebuilt by that process at start when
+their version changes; this command needs the server stopped (it says so if
+it is not).`)
 	addDataFlags(fs, env, &c)
 	addStoreFlag(fs, env, &c)
 	if err := parseFlags(fs, args); err != nil {
@@ -52,12 +56,20 @@ changes; this command needs the server stopped (it says so if it is not).`)
 		return err
 	}
 	defer store.Close()
+	logger := slog.New(slog.NewTextHandler(env.stderr, nil))
+	if len(names) == 0 {
+		start := time.Now()
+		if err := rebuildViews(ctx, c, store, logger); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "rebuilt %v in %s\n", all, time.Since(start).Round(time.Millisecond))
+		return nil
+	}
 	views, err := openViews(ctx, c, 1, 1)
 	if err != nil {
 		return err
 	}
 	defer views.Close()
-	logger := slog.New(slog.NewTextHandler(env.stderr, nil))
 	cfg := views.runnerConfig()
 	cfg.Logger = logger
 	r, err := projections.NewRunner(ctx, cfg)
@@ -70,9 +82,6 @@ changes; this command needs the server stopped (it says so if it is not).`)
 	start := time.Now()
 	if err := r.Rebuild(ctx, store, names...); err != nil {
 		return fmt.Errorf("rebuild: %w", err)
-	}
-	if len(names) == 0 {
-		names = all
 	}
 	fmt.Fprintf(env.stdout, "rebuilt %v in %s\n", names, time.Since(start).Round(time.Millisecond))
 	return nil

@@ -162,6 +162,19 @@ func openApp(ctx context.Context, dc dataConfig, logger *slog.Logger) (a *app, e
 	if a.keys, err = openKeys(ctx, dc); err != nil {
 		return a, err
 	}
+	// A first start (a new, imported or generated ledger) builds its read
+	// models the way `ledger rebuild` does, in new files without a journal.
+	fresh, err := noViews(dc)
+	if err != nil {
+		return a, err
+	}
+	if fresh {
+		start := time.Now()
+		if err := rebuildViews(ctx, dc, a.store, logger); err != nil {
+			return a, fmt.Errorf("build read models: %w", err)
+		}
+		logger.Info("read models built from the log", "took", time.Since(start).Round(time.Millisecond))
+	}
 	// The API reads the read models through a pool of its own, bounded so
 	// that many requests at once cannot each grow a page cache.
 	if a.views, err = openViews(ctx, dc, viewReaders, viewReaderCacheMiB); err != nil {
