@@ -26,7 +26,7 @@ import (
 // in the transaction that writes the rows it accounts for.
 //
 // Policies keep their checkpoint in projection_checkpoints too, under the name
-// "policy:<name>" and an empty prefix.
+// "policy:<name>" (policyCheckpointPrefix) and an empty prefix.
 const runnerSchema = `
 CREATE TABLE IF NOT EXISTS projection_current (
 	name       TEXT PRIMARY KEY,
@@ -43,6 +43,9 @@ CREATE TABLE IF NOT EXISTS projection_checkpoints (
 	PRIMARY KEY (name, prefix)
 );
 `
+
+// policyCheckpointPrefix starts the checkpoint names of the policies.
+const policyCheckpointPrefix = "policy:"
 
 // DefaultBatchSize is how many events the runner's direct replay path
 // (Rebuild, CatchUp) applies per transaction. Long transactions are what make
@@ -1014,7 +1017,7 @@ func (r *Runner) Healthy() bool {
 // PolicyCheckpoint returns the position up to which the named policy has
 // handled the log (zero: nothing yet).
 func (r *Runner) PolicyCheckpoint(ctx context.Context, policy string) (domain.Position, error) {
-	return readCheckpoint(ctx, r.main.db, "policy:"+policy, "")
+	return readCheckpoint(ctx, r.main.db, policyCheckpointPrefix+policy, "")
 }
 
 // SavePolicyCheckpoint records that the named policy has handled every event
@@ -1026,7 +1029,7 @@ func (r *Runner) SavePolicyCheckpoint(ctx context.Context, policy string, pos do
 		return fmt.Errorf("projections: policy %s: begin: %w", policy, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	if err := writeCheckpoint(ctx, tx.Tx, "policy:"+policy, "", 0, pos); err != nil {
+	if err := writeCheckpoint(ctx, tx.Tx, policyCheckpointPrefix+policy, "", 0, pos); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -1049,8 +1052,9 @@ func PolicyCheckpoints(ctx context.Context, db *sql.DB) (map[string]domain.Posit
 	if n == 0 {
 		return out, nil
 	}
-	rows, err := db.QueryContext(ctx, `SELECT substr(name, 8), position_commit, position_prepare
-		FROM projection_checkpoints WHERE prefix = '' AND substr(name, 1, 7) = 'policy:'`)
+	rows, err := db.QueryContext(ctx, `SELECT substr(name, ? + 1), position_commit, position_prepare
+		FROM projection_checkpoints WHERE prefix = '' AND substr(name, 1, ?) = ?`,
+		len(policyCheckpointPrefix), len(policyCheckpointPrefix), policyCheckpointPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("projections: policy checkpoints: %w", err)
 	}

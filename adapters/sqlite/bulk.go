@@ -17,7 +17,7 @@ import (
 // thrown away if anything goes wrong before SealDB: it keeps no rollback
 // journal and never syncs (journal_mode=OFF, synchronous=OFF), which is how
 // SQLite loads in bulk. The 1M-event demo ledger's read models were rebuilt
-// in 29.0–30.3 s so, against 31.7–32.0 s in WAL mode (BENCHMARKS.md).
+// in a median 31.0 s so, against 33.5 s in WAL mode (BENCHMARKS.md).
 //
 // Without a journal a failed statement or transaction cannot be undone and a
 // crash leaves the file unusable: callers must not roll back and go on, and
