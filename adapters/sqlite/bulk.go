@@ -8,8 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 )
 
 // OpenBulkDB creates a database that one writer fills from nothing, such as
@@ -26,27 +24,14 @@ import (
 // Otherwise the database is as OpenDerivedDB's: the same page cache, memory
 // temporary storage, foreign keys and immediate write transactions.
 func OpenBulkDB(ctx context.Context, path string) (*sql.DB, error) {
-	if path == "" || strings.ContainsAny(path, "?#") {
-		return nil, fmt.Errorf("sqlite: database path %q: want a file path without '?' or '#'", path)
-	}
 	if _, err := os.Lstat(path); err == nil {
 		return nil, fmt.Errorf("sqlite: bulk database %s: it exists already; want a new file", path)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("sqlite: bulk database: %w", err)
 	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(OFF)&_pragma=synchronous(OFF)"+
-		"&_pragma=temp_store(MEMORY)&_pragma=foreign_keys(ON)&_pragma=cache_size(-"+strconv.Itoa(DerivedCacheMiB<<10)+")&_txlock=immediate")
+	db, err := openJournaled(ctx, path, "off", DerivedCacheMiB, "synchronous(OFF)&_pragma=temp_store(MEMORY)")
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
-	}
-	var mode string
-	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
-	}
-	if mode != "off" {
-		db.Close()
-		return nil, fmt.Errorf("sqlite: open %s: journal_mode is %q, want off", path, mode)
+		return nil, err
 	}
 	db.SetMaxIdleConns(1)
 	return db, nil
@@ -56,18 +41,28 @@ func OpenBulkDB(ctx context.Context, path string) (*sql.DB, error) {
 // is closed, into one OpenDerivedDB opens as it is: in WAL mode, every page
 // on disk (the file is synced).
 func SealDB(ctx context.Context, path string) error {
+	if err := checkpointAndClose(ctx, path); err != nil {
+		return err
+	}
+	return syncFile(path)
+}
+
+// checkpointAndClose opens the database at path as OpenDerivedDB does (in
+// WAL mode), writes back what its write-ahead log holds and closes it, which
+// removes the log unless another connection has the database open.
+func checkpointAndClose(ctx context.Context, path string) error {
 	db, err := OpenDerivedDB(ctx, path)
 	if err != nil {
 		return err
 	}
 	if _, err := db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
 		db.Close()
-		return fmt.Errorf("sqlite: seal %s: %w", path, err)
+		return fmt.Errorf("sqlite: checkpoint %s: %w", path, err)
 	}
 	if err := db.Close(); err != nil {
-		return fmt.Errorf("sqlite: seal %s: %w", path, err)
+		return fmt.Errorf("sqlite: close %s: %w", path, err)
 	}
-	return syncFile(path)
+	return nil
 }
 
 // ReplaceDB moves the database at from (sealed by SealDB) to the path to,
@@ -81,16 +76,8 @@ func SealDB(ctx context.Context, path string) error {
 // one at to, each whole.
 func ReplaceDB(ctx context.Context, from, to string) error {
 	if _, err := os.Stat(to); err == nil {
-		db, err := OpenDerivedDB(ctx, to)
-		if err != nil {
+		if err := checkpointAndClose(ctx, to); err != nil {
 			return err
-		}
-		if _, err := db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
-			db.Close()
-			return fmt.Errorf("sqlite: replace %s: %w", to, err)
-		}
-		if err := db.Close(); err != nil {
-			return fmt.Errorf("sqlite: replace %s: %w", to, err)
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("sqlite: replace %s: %w", to, err)

@@ -146,6 +146,12 @@ func quoteName(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) 
 // openDB opens a database in WAL mode with a page cache of cacheMiB MiB
 // per connection and the extra pragmas.
 func openDB(ctx context.Context, path string, cacheMiB int, pragmas string) (*sql.DB, error) {
+	return openJournaled(ctx, path, "wal", cacheMiB, pragmas)
+}
+
+// openJournaled is openDB with the journal mode journal (lower case, as
+// SQLite reports it), which it checks.
+func openJournaled(ctx context.Context, path, journal string, cacheMiB int, pragmas string) (*sql.DB, error) {
 	if path == "" || strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("sqlite: database path %q: want a file path without '?' or '#'", path)
 	}
@@ -153,7 +159,7 @@ func openDB(ctx context.Context, path string, cacheMiB int, pragmas string) (*sq
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	db, err := sql.Open("sqlite", "file:"+path+
-		"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma="+pragmas+"&_pragma=foreign_keys(ON)&_pragma=cache_size(-"+strconv.Itoa(cacheMiB<<10)+")&_txlock=immediate")
+		"?_pragma=busy_timeout(5000)&_pragma=journal_mode("+journal+")&_pragma="+pragmas+"&_pragma=foreign_keys(ON)&_pragma=cache_size(-"+strconv.Itoa(cacheMiB<<10)+")&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -162,9 +168,9 @@ func openDB(ctx context.Context, path string, cacheMiB int, pragmas string) (*sq
 		db.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	if mode != "wal" {
+	if mode != journal {
 		db.Close()
-		return nil, fmt.Errorf("sqlite: open %s: journal_mode is %q, want wal", path, mode)
+		return nil, fmt.Errorf("sqlite: open %s: journal_mode is %q, want %s", path, mode, journal)
 	}
 	return db, nil
 }

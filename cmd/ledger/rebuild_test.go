@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 
@@ -17,6 +15,7 @@ import (
 	"perfledger/adapters/sqlite"
 	"perfledger/domain"
 	"perfledger/projections"
+	"perfledger/projections/projectionstest"
 )
 
 // allReadModels names every read model `ledger rebuild` knows.
@@ -32,9 +31,13 @@ func allReadModels() []string {
 // (audit_g2_), which differs between two ways of building the same rows.
 var instancePrefix = regexp.MustCompile(`_g[0-9]+_`)
 
+// generation matches the column of projection_current that counts a read
+// model's instances.
+var generation = regexp.MustCompile(`generation=[0-9]+`)
+
 // dumpViews returns every row of every table of the read-model databases
-// of the data folder dir, by database and table, rows sorted, with the
-// instance generations left out.
+// of the data folder dir (projectionstest.Tables), by database and table,
+// with the instance generations left out.
 func dumpViews(t *testing.T, dir string) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
@@ -43,51 +46,11 @@ func dumpViews(t *testing.T, dir string) map[string][]string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var tables []string
-		rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			var n string
-			if err := rows.Scan(&n); err != nil {
-				t.Fatal(err)
+		for table, rows := range projectionstest.Tables(t, db, "") {
+			for i, row := range rows {
+				rows[i] = generation.ReplaceAllString(instancePrefix.ReplaceAllString(row, "_g_"), "generation=")
 			}
-			tables = append(tables, n)
-		}
-		rows.Close()
-		for _, table := range tables {
-			cols := "*"
-			if table == "projection_current" {
-				cols = "name, prefix, version" // not the generation
-			}
-			rows, err := db.Query(`SELECT ` + cols + ` FROM "` + table + `"`)
-			if err != nil {
-				t.Fatal(err)
-			}
-			names, _ := rows.Columns()
-			var lines []string
-			for rows.Next() {
-				vals := make([]any, len(names))
-				ptrs := make([]any, len(names))
-				for i := range vals {
-					ptrs[i] = &vals[i]
-				}
-				if err := rows.Scan(ptrs...); err != nil {
-					t.Fatal(err)
-				}
-				var b strings.Builder
-				for _, v := range vals {
-					if raw, ok := v.([]byte); ok {
-						v = string(raw)
-					}
-					fmt.Fprintf(&b, "%v|", v)
-				}
-				lines = append(lines, instancePrefix.ReplaceAllString(b.String(), "_g_"))
-			}
-			rows.Close()
-			slices.Sort(lines)
-			out[filepath.Base(path)+" "+instancePrefix.ReplaceAllString(table, "_g_")] = lines
+			out[filepath.Base(path)+" "+instancePrefix.ReplaceAllString(table, "_g_")] = rows
 		}
 		db.Close()
 	}
@@ -243,11 +206,10 @@ func TestRebuildEveryReadModelIntoNewFiles(t *testing.T) {
 	}
 }
 
-// TestRebuildThatFailsKeepsTheOldReadModels checks that a rebuild into new
-// files that stops half-way (here at an event it cannot decode) leaves the
-// data folder's read models exactly as they were, and no scratch folder; and
-// that what an interrupted rebuild left is removed at the next open.
-func TestRebuildThatFailsKeepsTheOldReadModels(t *testing.T) {
+// demoWithReadModels returns a data folder with a small demo ledger and its
+// read models.
+func demoWithReadModels(t *testing.T) string {
+	t.Helper()
 	dir := t.TempDir()
 	if code, out, stderr := ledgerCLI(t, "demo", "--data", dir, "--members", "12", "--months", "1", "--seed", "7"); code != 0 {
 		t.Fatalf("demo: exit %d: %s %s", code, out, stderr)
@@ -255,6 +217,15 @@ func TestRebuildThatFailsKeepsTheOldReadModels(t *testing.T) {
 	if code, _, stderr := ledgerCLI(t, "rebuild", "--data", dir); code != 0 {
 		t.Fatalf("rebuild: exit %d: %s", code, stderr)
 	}
+	return dir
+}
+
+// TestRebuildThatFailsKeepsTheOldReadModels checks that a rebuild into new
+// files that stops half-way (here at an event it cannot decode) leaves the
+// data folder's read models exactly as they were, and no scratch folder; and
+// that what an interrupted rebuild left is removed at the next open.
+func TestRebuildThatFailsKeepsTheOldReadModels(t *testing.T) {
+	dir := demoWithReadModels(t)
 
 	scratch := dataConfig{Dir: dir}.rebuildDir()
 	if err := os.MkdirAll(scratch, 0o700); err != nil {
@@ -303,13 +274,7 @@ func TestRebuildThatFailsKeepsTheOldReadModels(t *testing.T) {
 // TestRebuildOverADamagedDatabaseSaysWhatToDo checks that a read-model
 // database SQLite cannot read stops `ledger rebuild` with advice that works.
 func TestRebuildOverADamagedDatabaseSaysWhatToDo(t *testing.T) {
-	dir := t.TempDir()
-	if code, out, stderr := ledgerCLI(t, "demo", "--data", dir, "--members", "12", "--months", "1", "--seed", "7"); code != 0 {
-		t.Fatalf("demo: exit %d: %s %s", code, out, stderr)
-	}
-	if code, _, stderr := ledgerCLI(t, "rebuild", "--data", dir); code != 0 {
-		t.Fatalf("rebuild: exit %d: %s", code, stderr)
-	}
+	dir := demoWithReadModels(t)
 	paths := viewsPaths(dir)
 	if err := os.WriteFile(paths[len(paths)-1], bytes.Repeat([]byte("not a database "), 512), 0o600); err != nil {
 		t.Fatal(err)
