@@ -44,7 +44,7 @@ func SealDB(ctx context.Context, path string) error {
 	if err := checkpointAndClose(ctx, path); err != nil {
 		return err
 	}
-	return syncFile(path)
+	return SyncFile(path)
 }
 
 // checkpointAndClose opens the database at path as OpenDerivedDB does (in
@@ -55,9 +55,9 @@ func checkpointAndClose(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+	if err := FoldLog(ctx, db); err != nil {
 		db.Close()
-		return fmt.Errorf("sqlite: checkpoint %s: %w", path, err)
+		return fmt.Errorf("sqlite: %s: %w", path, err)
 	}
 	if err := db.Close(); err != nil {
 		return fmt.Errorf("sqlite: close %s: %w", path, err)
@@ -72,8 +72,8 @@ func checkpointAndClose(ctx context.Context, path string) error {
 // closed once, which writes back what its write-ahead log held and removes
 // the log: a log left beside the new file would be read as its own. If the
 // log is still there afterwards (another process has the database open),
-// ReplaceDB stops with an error and changes nothing. A crash at any point leaves either the old database or the new
-// one at to, each whole.
+// ReplaceDB stops with an error and changes nothing. A crash at any point
+// leaves either the old database or the new one at to, each whole.
 func ReplaceDB(ctx context.Context, from, to string) error {
 	if _, err := os.Stat(to); err == nil {
 		if err := checkpointAndClose(ctx, to); err != nil {
@@ -94,11 +94,25 @@ func ReplaceDB(ctx context.Context, from, to string) error {
 	if err := os.Rename(from, to); err != nil {
 		return fmt.Errorf("sqlite: replace %s: %w", to, err)
 	}
-	return syncFile(filepath.Dir(to))
+	return SyncFile(filepath.Dir(to))
 }
 
-// syncFile flushes a file or folder to disk.
-func syncFile(path string) error {
+// FoldLog writes everything the write-ahead log of db holds back into the
+// database file and empties the log, and fails if another connection keeps
+// part of it in use.
+func FoldLog(ctx context.Context, db *sql.DB) error {
+	var busy, logFrames, done int
+	if err := db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done); err != nil {
+		return fmt.Errorf("fold the write-ahead log: %w", err)
+	}
+	if busy != 0 || logFrames != done {
+		return errors.New("the write-ahead log is still in use")
+	}
+	return nil
+}
+
+// SyncFile flushes the file or folder at path to the disk.
+func SyncFile(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("sqlite: sync %s: %w", path, err)

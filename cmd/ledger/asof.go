@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"perfledger/adapters/sqlite"
 	"perfledger/domain"
 	"perfledger/projections"
 )
@@ -196,13 +197,17 @@ func (f *asOfFiles) Keep(ctx context.Context, db *sql.DB, info projections.Snaps
 	if !ok {
 		return errors.New("keep a snapshot: not an as-of file")
 	}
-	if err := foldLog(ctx, db, path); err != nil {
+	if err := sqlite.FoldLog(ctx, db); err != nil {
 		return fmt.Errorf("keep %s: %w", path, err)
 	}
-	size, err := syncFile(path)
+	if err := sqlite.SyncFile(path); err != nil {
+		return fmt.Errorf("keep %s: %w", path, err)
+	}
+	st, err := os.Stat(path)
 	if err != nil {
 		return fmt.Errorf("keep %s: %w", path, err)
 	}
+	size := st.Size()
 	desc, err := json.Marshal(keptFile{Info: info, Size: size})
 	if err != nil {
 		return err
@@ -211,7 +216,7 @@ func (f *asOfFiles) Keep(ctx context.Context, db *sql.DB, info projections.Snaps
 	if err := os.WriteFile(tmp, desc, 0o600); err != nil {
 		return fmt.Errorf("keep %s: %w", path, err)
 	}
-	if _, err := syncFile(tmp); err != nil {
+	if err := sqlite.SyncFile(tmp); err != nil {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("keep %s: %w", path, err)
 	}
@@ -219,7 +224,7 @@ func (f *asOfFiles) Keep(ctx context.Context, db *sql.DB, info projections.Snaps
 		_ = os.Remove(tmp)
 		return fmt.Errorf("keep %s: %w", path, err)
 	}
-	if _, err := syncFile(f.dir); err != nil {
+	if err := sqlite.SyncFile(f.dir); err != nil {
 		return fmt.Errorf("keep %s: %w", path, err)
 	}
 	return nil
@@ -260,36 +265,6 @@ func (f *asOfFiles) Kept(ctx context.Context) ([]projections.KeptSnapshot, error
 	return out, nil
 }
 
-// syncFile flushes the file or folder at path to the disk and returns its size.
-func syncFile(path string) (int64, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return 0, err
-	}
-	defer fh.Close()
-	if err := fh.Sync(); err != nil {
-		return 0, err
-	}
-	st, err := fh.Stat()
-	if err != nil {
-		return 0, err
-	}
-	return st.Size(), nil
-}
-
-// foldLog folds the write-ahead log of src, whose file is at from, into
-// the file, and fails if it cannot fold all of it.
-func foldLog(ctx context.Context, src *sql.DB, from string) error {
-	var busy, logFrames, done int
-	if err := src.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done); err != nil {
-		return err
-	}
-	if busy != 0 || logFrames != done {
-		return fmt.Errorf("%s: the write-ahead log is still in use", from)
-	}
-	return nil
-}
-
 // copyFile copies the SQLite database src, whose file is at from and which
 // nobody writes while it is copied (a snapshot, or an as-of database already
 // built), to a new file at to: its write-ahead log is folded into the file
@@ -297,8 +272,8 @@ func foldLog(ctx context.Context, src *sql.DB, from string) error {
 // which rebuilds every table). It fails, leaving the caller to copy another
 // way, when the log cannot be folded in completely.
 func copyFile(ctx context.Context, src *sql.DB, from, to string) error {
-	if err := foldLog(ctx, src, from); err != nil {
-		return fmt.Errorf("copy: %w", err)
+	if err := sqlite.FoldLog(ctx, src); err != nil {
+		return fmt.Errorf("copy %s: %w", from, err)
 	}
 	in, err := os.Open(from)
 	if err != nil {
